@@ -1,0 +1,140 @@
+// edged: arguments, signals, wiring. Everything else lives in config/, lifecycle/ and server/.
+//
+// Exit codes: 0 clean exit (also after a graceful shutdown that had to close connections at the
+// end of the grace); 1 start-up failure (for example a listener that cannot bind); 2 usage error
+// or invalid config; 3 a second SIGTERM/SIGINT ended the process at once.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/signal_set.hpp>
+
+#include "config/config.hpp"
+#include "lifecycle/log.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_runtime = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_forced = 3;
+
+void print_help() {
+    std::cout << "usage: edged --config FILE        run the daemon\n"
+                 "       edged --check-config FILE  validate FILE, print the effective config\n"
+                 "       edged --version            print the version\n"
+                 "       edged --help               print this help\n"
+                 "\n"
+                 "FILE is YAML, or JSON when it ends in .json. See README.md for every key.\n"
+                 "Exit codes: 0 ok, 1 start-up failure, 2 usage or config error,\n"
+                 "            3 second signal during shutdown.\n";
+}
+
+int usage_error(std::string_view msg) {
+    std::cerr << "edged: " << msg << "\n(try edged --help)\n";
+    return exit_usage;
+}
+
+// Loads and validates; prints every error to stderr. Returns nullopt when invalid.
+std::optional<edged::config::config> load(const std::string& path) {
+    try {
+        return edged::config::load_file(path);
+    } catch (const edged::config::config_error& e) {
+        std::cerr << "edged: invalid config " << path << ":\n";
+        for (const auto& err : e.errors()) std::cerr << "  " << err << "\n";
+        return std::nullopt;
+    } catch (const std::exception& e) {
+        std::cerr << "edged: cannot load config " << path << ": " << e.what() << "\n";
+        return std::nullopt;
+    }
+}
+
+int run(edged::config::config cfg, const std::string& path) {
+    namespace log = edged::lifecycle::log;
+    log::init(cfg.log.level);
+    try {
+        edged::server::server srv(std::move(cfg));
+        // Signals are caught before any listener opens, so none can kill a half-started process.
+        boost::asio::signal_set signals(srv.control(), SIGINT, SIGTERM);
+        std::function<void(const boost::system::error_code&, int)> on_signal;
+        int signals_seen = 0;
+        on_signal = [&](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            if (++signals_seen > 1) {
+                log::event("second signal: exiting now").num("signal", sig).warn();
+                log::flush();
+                std::_Exit(exit_forced);
+            }
+            log::event("signal received").num("signal", sig).info();
+            srv.shutdown();
+            signals.async_wait(on_signal);
+        };
+        signals.async_wait(on_signal);
+        srv.start();
+        log::event("edged started")
+            .str("version", EDGED_VERSION)
+            .str("config", path)
+            .unum("threads", srv.threads())
+            .info();
+        srv.run();
+
+        const auto& s = srv.summary();
+        log::event("shutdown complete")
+            .boolean("graceful", s.graceful)
+            .unum("requests", s.requests)
+            .unum("connections_accepted", s.connections_accepted)
+            .unum("connections_rejected", s.connections_rejected)
+            .unum("connections_closed_at_grace", s.connections_forced)
+            .num("drain_ms", s.drain_time.count())
+            .info();
+        log::flush();
+        return exit_ok;
+    } catch (const std::exception& e) {
+        log::event("start-up failed").str("error", e.what()).error();
+        log::flush();
+        std::cerr << "edged: " << e.what() << "\n";
+        return exit_runtime;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            print_help();
+            return exit_ok;
+        }
+        if (arg == "--version") {
+            std::cout << "edged " << EDGED_VERSION << "\n";
+            return exit_ok;
+        }
+        if (arg == "--config" || arg == "--check-config") {
+            if (i + 1 >= argc) return usage_error(std::string(arg) + " needs a FILE");
+            if (!config_path.empty()) return usage_error("give one config file");
+            check_only = arg == "--check-config";
+            config_path = argv[++i];
+            continue;
+        }
+        return usage_error("unknown argument " + std::string(arg));
+    }
+    if (config_path.empty()) return usage_error("missing --config FILE");
+
+    auto cfg = load(config_path);
+    if (!cfg) return exit_usage;
+    if (check_only) {
+        std::cout << edged::config::to_json(*cfg).dump(2) << "\n";
+        return exit_ok;
+    }
+    // Unbuffered SIGPIPE would kill the process on a write to a closed socket.
+    std::signal(SIGPIPE, SIG_IGN);
+    return run(std::move(*cfg), config_path);
+}

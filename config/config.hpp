@@ -1,0 +1,211 @@
+#pragma once
+// The effective configuration of edged: one schema, read from YAML or JSON.
+//
+// Every field carries its default here; the loader (config/load.cpp) fills in only what the file
+// says and validates the whole tree, collecting every error before it throws. Nothing else in the
+// daemon parses configuration text.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace edged::config {
+
+using duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// "host:port"; IPv6 as "[::1]:8080". `text` keeps the form the user wrote.
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string text;
+};
+
+struct limits_config {
+    std::size_t max_connections = 10000;   // per process; over it: 503 + close (see README)
+    std::size_t header_bytes = 16 * 1024;  // request line + fields; over it: 431
+    std::size_t body_bytes = 1024 * 1024;  // over it: 413
+    std::size_t pipeline_depth = 16;       // requests answered per write; 1..1024
+};
+
+struct timeouts_config {
+    duration header_read = 10s;  // first byte of a request to the end of its header: 408
+    duration body_read = 30s;    // end of the header to the end of the body: 408
+    duration idle = 60s;         // keep-alive wait for the next request: silent close
+    duration write = 30s;        // one response write: close
+    duration handler = 10s;      // a handler's own time: 504
+};
+
+struct server_config {
+    std::vector<listen_address> listen;  // default {"0.0.0.0:8080"}
+    unsigned threads = 0;                // 0 = auto (number of cores); "auto" in the file
+    limits_config limits;
+    timeouts_config timeouts;
+};
+
+struct admin_config {
+    listen_address listen;  // default "127.0.0.1:9901"
+};
+
+struct shutdown_config {
+    duration drain_delay = 0s;
+    duration grace = 30s;
+};
+
+struct log_config {
+    std::string level = "info";  // trace, debug, info, warn, error, critical, off
+    bool access = true;
+};
+
+// Per-request lifecycle limits; routes may override any field.
+struct lifecycle_config {
+    std::size_t max_wait_until = 16;
+    std::size_t max_subrequests = 50;
+    duration wall_budget = 30s;
+    duration cpu_budget = 50ms;
+    std::size_t max_background_tasks = 10000;  // process-wide
+};
+
+struct lifecycle_overrides {
+    std::optional<std::size_t> max_wait_until;
+    std::optional<std::size_t> max_subrequests;
+    std::optional<duration> wall_budget;
+    std::optional<duration> cpu_budget;
+};
+
+struct worker_pool_config {
+    unsigned min_threads = 0;
+    unsigned max_threads = 4;
+    duration idle_timeout = 30s;
+    std::size_t queue = 1024;
+};
+
+struct upstream_config {
+    std::string name;
+    std::string url;  // http://host[:port][/base]; only http is supported
+    std::string host;
+    std::uint16_t port = 80;
+    std::string base_path;  // "" or "/base" without trailing slash
+    duration connect_timeout = 1s;
+    duration timeout = 5s;
+    std::size_t max_connections = 64;  // per I/O thread
+    std::size_t idle_connections = 16; // kept open per I/O thread
+};
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct static_handler {
+    unsigned status = 200;
+    header_list headers;
+    std::string body;                // inline body, or the file's content once loaded
+    std::optional<std::string> file; // path; read at start-up (relative to the config file)
+};
+
+struct redirect_handler {
+    unsigned status = 302;      // 301, 302, 303, 307, 308
+    std::string location;
+    bool keep_path = false;     // append the part of the path after the route's prefix
+    bool keep_query = false;    // append the request's query string
+};
+
+struct proxy_handler {
+    std::string upstream;
+    std::size_t max_response_bytes = 8 * 1024 * 1024;
+};
+
+struct job_handler {
+    std::string upstream;
+    duration timeout = 60s;
+    duration ttl = 10min;
+    std::size_t max_jobs = 10000;
+};
+
+using handler_config = std::variant<static_handler, redirect_handler, proxy_handler, job_handler>;
+
+struct http_action {
+    std::string upstream;
+    std::string method = "POST";
+    std::string path = "/";
+    header_list headers;
+    std::string body;      // template: ${request.id}, ${response.status}, ...
+    bool retry = false;    // retry non-idempotent methods too
+};
+struct mirror_action {
+    std::string upstream;
+};
+struct log_action {
+    std::string message;   // template
+};
+using after_action = std::variant<http_action, mirror_action, log_action>;
+
+struct match_config {
+    std::optional<std::string> path;    // exact path; exactly one of path/prefix is set
+    std::optional<std::string> prefix;  // path prefix
+    std::vector<std::string> methods;   // empty = any method; upper case
+    std::optional<std::string> host;    // exact host, lower case, no port
+};
+
+struct route_config {
+    std::string name;
+    match_config match;
+    handler_config handler;
+    lifecycle_overrides lifecycle;
+    std::vector<after_action> after;
+};
+
+struct config {
+    std::string source;  // the file it was read from, "" for strings
+    server_config server;
+    admin_config admin;
+    shutdown_config shutdown;
+    log_config log;
+    lifecycle_config lifecycle;
+    worker_pool_config worker_pool;
+    std::vector<upstream_config> upstreams;  // in file order
+    std::vector<route_config> routes;        // in file order; first match wins
+
+    const upstream_config* find_upstream(std::string_view name) const;
+};
+
+enum class format { yaml, json };
+
+// Thrown with every error of the file: each entry reads "path: message", path like
+// "routes[2].handler.static.status", prefixed with "line N: " for YAML where known.
+class config_error : public std::runtime_error {
+public:
+    explicit config_error(std::vector<std::string> errors);
+    const std::vector<std::string>& errors() const { return errors_; }
+
+private:
+    std::vector<std::string> errors_;
+};
+
+// Reads a file; the format follows the extension (.json = JSON, else YAML).
+// Static bodies given as `file` are read here, relative to the config file's folder.
+config load_file(const std::string& path);
+config load_string(std::string_view text, format fmt, const std::string& base_dir = ".");
+
+// The effective config with every default filled in (what --check-config prints).
+nlohmann::json to_json(const config& c);
+// The same document with keys in schema order and header maps in file order; nlohmann::json
+// sorts object keys, so print this one where a human or a byte-exact round trip reads it.
+nlohmann::ordered_json to_ordered_json(const config& c);
+
+// "250ms", "30s", "5m", "1h", "0" -> duration; nullopt when malformed.
+std::optional<duration> parse_duration(std::string_view text);
+// "16KiB", "1MiB", "1GiB", "512", "512B" -> bytes; nullopt when malformed.
+std::optional<std::size_t> parse_size(std::string_view text);
+// Formats back: durations in the largest exact unit ("1500ms", "30s"), sizes likewise ("16KiB").
+std::string format_duration(duration d);
+std::string format_size(std::size_t bytes);
+
+}  // namespace edged::config

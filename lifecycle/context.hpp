@@ -1,0 +1,90 @@
+#pragma once
+// The request-scoped context a handler receives (the handler API's half of the lifecycle).
+//
+// Responsibilities: carry the request id, the route name and the parsed request target; hold
+// request-scoped typed locals; tell logging which request the calling thread serves.
+//
+// Invariant: while code runs on behalf of a request, a `context_scope` for that request is on the
+// calling thread's stack, so current_context() answers "which request am I serving?" without the
+// id being passed around (the AsyncLocalStorage idea). Scopes nest and restore the previous one.
+
+#include <any>
+#include <chrono>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lifecycle/request_id.hpp"
+
+namespace edged::lifecycle {
+
+// A key for a typed request-scoped local. Identity is the key object's address, so declare keys
+// as `static const local_key<T> my_key;` at namespace scope.
+template <class T>
+class local_key {};
+
+class context {
+  public:
+    std::string_view id() const { return id_.view(); }
+    std::string_view route() const { return route_; }
+    std::string_view method() const { return method_; }
+    std::string_view path() const { return path_; }    // normalised, without the query
+    std::string_view query() const { return query_; }  // without '?', may be empty
+    std::string_view host() const { return host_; }    // lower case, without port
+    // For handlers that answer relative to their route's prefix (redirect keep_path).
+    std::string_view matched_prefix() const { return prefix_; }
+
+    template <class T>
+    void set_local(const local_key<T>& key, T value) {
+        for (auto& [k, v] : locals_) {
+            if (k == &key) {
+                v = std::move(value);
+                return;
+            }
+        }
+        locals_.emplace_back(&key, std::move(value));
+    }
+    template <class T>
+    T* local(const local_key<T>& key) {
+        for (auto& [k, v] : locals_)
+            if (k == &key) return std::any_cast<T>(&v);
+        return nullptr;
+    }
+
+    // Filled by the lifecycle owner (the server) before the handler runs.
+    request_id& mutable_id() { return id_; }
+    void set_target(std::string_view method, std::string_view path, std::string_view query,
+                    std::string_view host) {
+        method_ = method;
+        path_ = path;
+        query_ = query;
+        host_ = host;
+    }
+    void set_route(std::string_view name, std::string_view prefix) {
+        route_ = name;
+        prefix_ = prefix;
+    }
+    // Back to the state of a fresh context; keeps capacity for reuse.
+    void reset();
+
+  private:
+    request_id id_;
+    std::string_view route_, prefix_, method_, path_, query_, host_;
+    std::vector<std::pair<const void*, std::any>> locals_;
+};
+
+// The context of the request the calling thread is serving, or nullptr.
+const context* current_context();
+
+class context_scope {
+  public:
+    explicit context_scope(const context* ctx);
+    ~context_scope();
+    context_scope(const context_scope&) = delete;
+    context_scope& operator=(const context_scope&) = delete;
+
+  private:
+    const context* previous_;
+};
+
+}  // namespace edged::lifecycle

@@ -1,0 +1,142 @@
+#include "lifecycle/log.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "lifecycle/context.hpp"
+
+namespace edged::lifecycle::log {
+namespace {
+
+struct loggers {
+    std::shared_ptr<spdlog::logger> events;
+    std::shared_ptr<spdlog::logger> access;
+};
+
+loggers& instance() {
+    static loggers l = [] {
+        auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+        // Each line is a complete JSON object; %v is the pre-escaped field list.
+        sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+            R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})", spdlog::pattern_time_type::utc));
+        loggers r{std::make_shared<spdlog::logger>("edged", sink),
+                  std::make_shared<spdlog::logger>("access", sink)};
+        r.events->flush_on(spdlog::level::trace);
+        r.access->flush_on(spdlog::level::off);
+        return r;
+    }();
+    return l;
+}
+
+}  // namespace
+
+void init(std::string_view level) {
+    auto lvl = spdlog::level::from_str(std::string(level));
+    instance().events->set_level(lvl);
+    instance().access->set_level(lvl);
+    static bool flusher_started = false;
+    if (!flusher_started) {
+        flusher_started = true;
+        spdlog::flush_every(std::chrono::seconds(1));
+        spdlog::register_logger(instance().access);
+    }
+}
+
+spdlog::logger& events() {
+    return *instance().events;
+}
+spdlog::logger& access() {
+    return *instance().access;
+}
+void flush() {
+    instance().access->flush();
+    instance().events->flush();
+}
+
+void append_escaped(fmt::memory_buffer& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"':
+                out.append(std::string_view("\\\""));
+                break;
+            case '\\':
+                out.append(std::string_view("\\\\"));
+                break;
+            case '\n':
+                out.append(std::string_view("\\n"));
+                break;
+            case '\r':
+                out.append(std::string_view("\\r"));
+                break;
+            case '\t':
+                out.append(std::string_view("\\t"));
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+                    out.append(esc, esc + 6);
+                } else {
+                    out.push_back(ch);
+                }
+        }
+    }
+}
+
+event::event(std::string_view msg) {
+    buf_.append(std::string_view("\"msg\":\""));
+    append_escaped(buf_, msg);
+    buf_.push_back('"');
+}
+
+void event::key(std::string_view k) {
+    buf_.append(std::string_view(",\""));
+    buf_.append(k);
+    buf_.append(std::string_view("\":"));
+}
+
+event& event::str(std::string_view k, std::string_view value) {
+    key(k);
+    buf_.push_back('"');
+    append_escaped(buf_, value);
+    buf_.push_back('"');
+    return *this;
+}
+
+event& event::num(std::string_view k, std::int64_t value) {
+    key(k);
+    fmt::format_to(std::back_inserter(buf_), "{}", value);
+    return *this;
+}
+
+event& event::unum(std::string_view k, std::uint64_t value) {
+    key(k);
+    fmt::format_to(std::back_inserter(buf_), "{}", value);
+    return *this;
+}
+
+event& event::boolean(std::string_view k, bool value) {
+    key(k);
+    buf_.append(value ? std::string_view("true") : std::string_view("false"));
+    return *this;
+}
+
+event& event::request_id(std::string_view id) {
+    has_request_id_ = true;
+    return str("request_id", id);
+}
+
+void event::emit(spdlog::level::level_enum level) {
+    emit_to(events(), level);
+}
+
+void event::emit_to(spdlog::logger& logger, spdlog::level::level_enum level) {
+    if (!logger.should_log(level)) return;
+    if (!has_request_id_) {
+        if (const context* ctx = current_context()) request_id(ctx->id());
+    }
+    logger.log(level, spdlog::string_view_t(buf_.data(), buf_.size()));
+}
+
+}  // namespace edged::lifecycle::log

@@ -1,0 +1,450 @@
+#include "server/connection.hpp"
+
+#include <cstring>
+
+#include "lifecycle/log.hpp"
+#include "server/request_target.hpp"
+#include "server/response_writer.hpp"
+#include "server/worker.hpp"
+
+namespace edged::server {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+constexpr auto token = net::as_tuple(net::use_awaitable);
+constexpr std::size_t read_chunk = 16 * 1024;
+// How long a closing connection keeps reading (and discarding) so that the client sees our
+// error response rather than a reset. Bounded in time and bytes.
+constexpr auto linger_time = 2s;
+constexpr std::size_t linger_bytes = 256 * 1024;
+
+// Finds the blank line that ends a header: returns the header's length including it, or 0.
+std::size_t find_header_end(std::string_view data) {
+    std::size_t pos = data.find("\r\n\r\n");
+    return pos == std::string_view::npos ? 0 : pos + 4;
+}
+
+// Rejects what the Beast parser would accept but a smuggling-safe server must not: obsolete line
+// folding, a bare CR or LF, and NUL, anywhere in the header.
+bool header_bytes_safe(std::string_view header) {
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        char c = header[i];
+        if (c == '\0') return false;
+        if (c == '\r') {
+            if (i + 1 >= header.size() || header[i + 1] != '\n') return false;
+            // A line that starts with SP or HTAB continues the previous one (obs-fold).
+            if (i + 2 < header.size() && (header[i + 2] == ' ' || header[i + 2] == '\t'))
+                return false;
+            ++i;
+        } else if (c == '\n') {
+            return false;  // LF without CR
+        }
+    }
+    return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return beast::iequals(a, b);
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+std::string_view error_body(unsigned status) {
+    switch (status) {
+        case 400:
+            return "bad request\n";
+        case 404:
+            return "not found\n";
+        case 405:
+            return "method not allowed\n";
+        case 408:
+            return "request timeout\n";
+        case 413:
+            return "payload too large\n";
+        case 417:
+            return "expectation failed\n";
+        case 431:
+            return "request header fields too large\n";
+        case 501:
+            return "not implemented\n";
+        case 505:
+            return "http version not supported\n";
+        default:
+            return "error\n";
+    }
+}
+
+}  // namespace
+
+connection::connection(worker& owner, tcp::socket socket)
+    : owner_(owner), socket_(std::move(socket)) {
+    error_code ec;
+    remote_ = socket_.remote_endpoint(ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    out_.reserve(4096);
+}
+
+connection::~connection() {
+    owner_.connection_closed();
+}
+
+void connection::start() {
+    net::co_spawn(owner_.context(), run(), [self = shared_from_this()](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            lifecycle::log::event("connection failed").str("error", ex.what()).error();
+        }
+        self->close_socket();
+    });
+}
+
+void connection::set_phase(phase p, std::chrono::milliseconds timeout) {
+    phase_ = p;
+    deadline_ = timeout.count() > 0 ? clock::now() + timeout : clock::time_point::max();
+}
+
+void connection::on_tick(clock::time_point now) {
+    if (now < deadline_) return;
+    deadline_ = clock::time_point::max();
+    switch (phase_) {
+        case phase::header:
+        case phase::body:
+            // Wake the pending read; run() answers 408.
+            timed_out_ = true;
+            {
+                error_code ec;
+                socket_.cancel(ec);
+            }
+            break;
+        case phase::idle:
+        case phase::writing:
+        case phase::lingering:
+            close_socket();
+            break;
+        default:
+            break;
+    }
+}
+
+void connection::drain() {
+    draining_ = true;
+    if (phase_ == phase::idle && in_.size() == 0) close_socket();
+}
+
+void connection::close_now() {
+    close_socket();
+}
+
+void connection::close_socket() {
+    phase_ = phase::closed;
+    deadline_ = clock::time_point::max();
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+}
+
+// Marks the current request as failed with `status`; the caller answers and closes.
+void connection::fail(unsigned status) {
+    error_status_ = status;
+}
+
+bool connection::parse_header(std::size_t header_len) {
+    const auto& limits = owner_.cfg().server.limits;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+    parser_->body_limit(limits.body_bytes);
+    parser_->eager(true);
+
+    error_code ec;
+    parser_->put(net::buffer(in_.data().data(), header_len), ec);
+    if (ec == http::error::need_more && parser_->is_header_done()) ec = {};
+    if (ec) {
+        if (ec == http::error::header_limit)
+            fail(431);
+        else if (ec == http::error::body_limit)
+            fail(413);
+        else
+            fail(400);
+        return false;
+    }
+    in_.consume(header_len);
+    header_done_ = true;
+
+    auto& req = parser_->get();
+    // HTTP/1.x only: 1.0 and 1.1 as themselves, a higher 1.x minor as 1.1 (RFC 9110 §6.2).
+    if (req.version() / 10 != 1) {
+        fail(505);
+        return false;
+    }
+    // Exactly one Host in HTTP/1.1 (RFC 9112 §3.2); at most one in 1.0.
+    auto hosts = req.count(http::field::host);
+    if ((req.version() >= 11 && hosts != 1) || hosts > 1) {
+        fail(400);
+        return false;
+    }
+    // Transfer-Encoding: only a single "chunked" is accepted; anything else cannot be framed
+    // safely (RFC 9112 §6.1). Beast already refuses it together with Content-Length.
+    auto te = req.equal_range(http::field::transfer_encoding);
+    if (te.first != te.second) {
+        if (std::next(te.first) != te.second || !iequals(trim(te.first->value()), "chunked") ||
+            req.version() < 11) {
+            fail(400);
+            return false;
+        }
+    }
+    return true;
+}
+
+connection::parse_status connection::try_parse() {
+    const auto& limits = owner_.cfg().server.limits;
+    if (!header_done_) {
+        // Skip empty lines before a request line (RFC 9112 §2.2).
+        while (in_.size() >= 2 && std::memcmp(in_.data().data(), "\r\n", 2) == 0) in_.consume(2);
+        if (in_.size() == 0) return parse_status::need_more;
+        std::string_view data(static_cast<const char*>(in_.data().data()),
+                              std::min(in_.size(), limits.header_bytes + 4));
+        std::size_t header_len = find_header_end(data);
+        if (header_len == 0) {
+            if (in_.size() >= limits.header_bytes) {
+                fail(431);
+                return parse_status::failed;
+            }
+            return parse_status::need_more;
+        }
+        if (!header_bytes_safe(data.substr(0, header_len))) {
+            fail(400);
+            return parse_status::failed;
+        }
+        if (header_len > limits.header_bytes) {
+            fail(431);
+            return parse_status::failed;
+        }
+        request_started_ = clock::now();
+        if (!parse_header(header_len)) return parse_status::failed;
+
+        auto& req = parser_->get();
+        if (auto expect = req.find(http::field::expect); expect != req.end()) {
+            if (!iequals(trim(expect->value()), "100-continue")) {
+                fail(417);
+                return parse_status::failed;
+            }
+            // Ask for the body only if it is not here yet and the client still waits for it.
+            if (!parser_->is_done() && in_.size() == 0 && req.version() >= 11)
+                out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        }
+    }
+    if (parser_->is_done()) return parse_status::complete;
+    if (in_.size() == 0) return parse_status::need_more;
+
+    error_code ec;
+    std::size_t used = parser_->put(in_.data(), ec);
+    in_.consume(used);
+    if (ec == http::error::need_more) return parse_status::need_more;
+    if (ec) {
+        fail(ec == http::error::body_limit ? 413 : 400);
+        return parse_status::failed;
+    }
+    return parser_->is_done() ? parse_status::complete : parse_status::need_more;
+}
+
+void connection::respond(clock::time_point received) {
+    auto& req = parser_->get();
+    auto lc = owner_.lifecycles().acquire();
+    lc->begin(received);
+    auto& ctx = lc->ctx();
+
+    std::string_view incoming_id;
+    if (auto it = req.find("x-request-id"); it != req.end()) {
+        if (req.count("x-request-id") == 1) incoming_id = it->value();
+    }
+    ctx.mutable_id().assign(incoming_id, owner_.ids());
+
+    const bool head = req.method() == http::verb::head;
+    bool close = !req.keep_alive() || draining_ || owner_.draining();
+    lifecycle::response res;
+    std::string_view route_name;
+
+    request_target target;
+    if (!parse_target(req.target(), target, path_storage_)) {
+        res = text_response(400, error_body(400));
+        close = true;
+    } else {
+        std::string_view host_header;
+        if (!target.authority.empty())
+            host_header = target.authority;
+        else if (auto h = req.find(http::field::host); h != req.end())
+            host_header = h->value();
+        std::string_view host = normalise_host(host_header, host_storage_);
+        ctx.set_target(req.method_string(), target.path, target.query, host);
+
+        auto match = owner_.routes().match(host, target.path, req.method_string());
+        if (match.matched) {
+            const route& r = *match.matched;
+            route_name = r.name;
+            ctx.set_route(r.name,
+                          r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
+            res = lc->handle(*r.handler, req);
+        } else if (!match.allow.empty()) {
+            res = text_response(405, error_body(405));
+            res.headers.emplace_back("Allow", std::move(match.allow));
+        } else {
+            res = text_response(404, error_body(404));
+        }
+    }
+    close = close || res.close;
+    // A request whose body we did not read completely cannot be followed by another.
+    if (!parser_->is_done()) close = true;
+
+    response_meta meta;
+    meta.head = head;
+    meta.close = close;
+    meta.keep_alive_10 = !close && req.version() == 10;
+    meta.request_id = ctx.id();
+    meta.date = owner_.date().now();
+    std::size_t bytes = append_response(out_, res, meta);
+
+    if (pending_count_ == pending_.size()) pending_.emplace_back();
+    pending& p = pending_[pending_count_++];
+    p.lc = std::move(lc);
+    p.status = res.status;
+    p.bytes = bytes;
+    p.route = route_name;
+    if (owner_.cfg().log.access) {
+        p.method.assign(req.method_string());
+        p.path.assign(req.target().substr(0, req.target().find('?')));
+    }
+    owner_.state().requests.fetch_add(1, std::memory_order_relaxed);
+
+    if (close) close_after_write_ = true;
+    parser_.reset();
+    header_done_ = false;
+}
+
+net::awaitable<bool> connection::flush() {
+    set_phase(phase::writing, owner_.cfg().server.timeouts.write);
+    auto [ec, n] = co_await net::async_write(socket_, net::buffer(out_), token);
+    out_.clear();
+    const auto now = clock::now();
+    const bool access = owner_.cfg().log.access;
+    for (std::size_t i = 0; i < pending_count_; ++i) {
+        pending& p = pending_[i];
+        if (!ec) p.lc->flushed(now);
+        if (access) {
+            lifecycle::log::event e("access");
+            e.request_id(p.lc->ctx().id())
+                .str("method", p.method)
+                .str("path", p.path)
+                .unum("status", p.status)
+                .unum("bytes", p.bytes)
+                .num("duration_us",
+                     ec ? -1 : static_cast<std::int64_t>(p.lc->time_to_flush().count()))
+                .str("route", p.route)
+                .str("remote", remote_.address().to_string());
+            if (ec) e.str("error", ec.message());
+            e.emit_to(lifecycle::log::access(), spdlog::level::info);
+        }
+        p.lc.reset();  // back to the pool
+    }
+    pending_count_ = 0;
+    co_return !ec;
+}
+
+net::awaitable<void> connection::linger() {
+    // Half-close: the client sees EOF after our response, and we read what it still sends so the
+    // kernel does not answer it with a reset that could destroy the response in flight.
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    set_phase(phase::lingering, std::chrono::duration_cast<std::chrono::milliseconds>(linger_time));
+    std::size_t discarded = 0;
+    char sink[4096];
+    while (discarded < linger_bytes && phase_ == phase::lingering) {
+        auto [rec, n] = co_await socket_.async_read_some(net::buffer(sink), token);
+        if (rec) break;
+        discarded += n;
+    }
+}
+
+net::awaitable<void> connection::run() {
+    const auto& cfg = owner_.cfg().server;
+    const std::size_t max_batch = cfg.limits.pipeline_depth;
+    bool first = true;
+    for (;;) {
+        parse_status st = try_parse();
+        if (st == parse_status::complete) {
+            respond(request_started_);
+            if (close_after_write_ || pending_count_ >= max_batch) {
+                if (!co_await flush()) break;
+                if (close_after_write_) {
+                    co_await linger();
+                    break;
+                }
+            }
+            continue;
+        }
+        if (st == parse_status::failed) {
+            // The framing can no longer be trusted: answer, then close.
+            if (parser_) parser_.reset();
+            header_done_ = false;
+            lifecycle::response res = text_response(error_status_, error_body(error_status_));
+            response_meta meta;
+            meta.close = true;
+            meta.date = owner_.date().now();
+            append_response(out_, res, meta);
+            lifecycle::log::event("request rejected")
+                .unum("status", error_status_)
+                .str("remote", remote_.address().to_string())
+                .request_id("-")
+                .debug();
+            if (co_await flush()) co_await linger();
+            break;
+        }
+        // need_more: send what is ready before waiting for the client.
+        if (!out_.empty()) {
+            if (!co_await flush()) break;
+            continue;
+        }
+        if (phase_ == phase::closed) break;
+        if (in_.size() == 0 && !header_done_) {
+            if (draining_ || owner_.draining()) break;
+            // A new connection gets header_read to send its first request; a kept-alive one idle.
+            set_phase(phase::idle, first ? cfg.timeouts.header_read : cfg.timeouts.idle);
+        } else if (phase wanted = header_done_ ? phase::body : phase::header; phase_ != wanted) {
+            // The deadline runs from the first byte of the header (or from the end of the
+            // header for the body), not from each read.
+            set_phase(wanted, header_done_ ? cfg.timeouts.body_read : cfg.timeouts.header_read);
+        }
+        first = false;
+        auto [ec, n] = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
+        if (timed_out_) {
+            timed_out_ = false;
+            fail(408);
+            if (parser_) parser_.reset();
+            header_done_ = false;
+            lifecycle::response res = text_response(408, error_body(408));
+            response_meta meta;
+            meta.close = true;
+            meta.date = owner_.date().now();
+            append_response(out_, res, meta);
+            if (co_await flush()) co_await linger();
+            break;
+        }
+        if (ec) break;  // EOF, reset, or closed by the sweep / drain
+        in_.commit(n);
+    }
+    // Responses never flushed: their lifecycles end without a flush.
+    for (std::size_t i = 0; i < pending_count_; ++i) pending_[i].lc.reset();
+    pending_count_ = 0;
+    close_socket();
+}
+
+}  // namespace edged::server

@@ -1,0 +1,94 @@
+#pragma once
+// One client connection: owns its socket, input buffer, parser and output buffer, and runs the
+// HTTP/1.1 read -> handle -> write loop as one coroutine on its I/O thread.
+//
+// Responsibilities and invariants:
+// - At most one write is in flight; responses leave in request order. Pipelined requests already
+//   buffered are answered in batches of up to `pipeline_depth` responses per write.
+// - Every request runs inside a lifecycle object; the response is written as soon as the handler
+//   returns it.
+// - Timeouts are enforced by the owning worker's sweep (on_tick), which compares the deadline of
+//   the current phase: idle -> silent close; header/body -> 408 and close; write -> close.
+// - A framing error (anything after which the byte stream can no longer be trusted) is answered
+//   with Connection: close; the socket is then half-closed and drained briefly (lingering close)
+//   so the client reads the answer instead of a reset.
+// - No exception escapes run(); errors are error_codes.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/intrusive/list_hook.hpp>
+
+#include "lifecycle/request_lifecycle.hpp"
+#include "server/net.hpp"
+
+namespace edged::server {
+
+class worker;
+
+class connection : public std::enable_shared_from_this<connection>,
+                   public boost::intrusive::list_base_hook<
+                       boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+  public:
+    using clock = std::chrono::steady_clock;
+    enum class phase { idle, header, body, handling, writing, lingering, closed };
+
+    connection(worker& owner, tcp::socket socket);
+    ~connection();
+
+    // Spawns the connection's coroutine on its worker's executor.
+    void start();
+    // Called by the worker's sweep; acts when the current phase's deadline has passed.
+    void on_tick(clock::time_point now);
+    // Graceful shutdown: an idle connection closes now, a busy one after its current response.
+    void drain();
+    // Closes the socket at once (shutdown grace exceeded).
+    void close_now();
+
+  private:
+    enum class parse_status { complete, need_more, failed };
+
+    net::awaitable<void> run();
+    parse_status try_parse();
+    bool parse_header(std::size_t header_len);
+    void fail(unsigned status);
+    void respond(clock::time_point received);
+    net::awaitable<bool> flush();
+    net::awaitable<void> linger();
+    void set_phase(phase p, std::chrono::milliseconds timeout);
+    void close_socket();
+
+    worker& owner_;
+    tcp::socket socket_;
+    beast::flat_buffer in_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    bool header_done_ = false;
+    unsigned error_status_ = 0;  // set by try_parse when it fails
+    std::string out_;            // serialised responses waiting for the next write
+    bool close_after_write_ = false;
+
+    // Per response in `out_`: its lifecycle and what the access log needs after the flush.
+    struct pending {
+        lifecycle::lifecycle_pool::handle lc;
+        unsigned status = 0;
+        std::size_t bytes = 0;
+        std::string method;
+        std::string path;
+        std::string_view route;
+    };
+    std::vector<pending> pending_;
+    std::size_t pending_count_ = 0;
+
+    std::string path_storage_, host_storage_;  // scratch for normalisation, reused
+    clock::time_point request_started_{};
+    phase phase_ = phase::idle;
+    clock::time_point deadline_ = clock::time_point::max();
+    bool timed_out_ = false;
+    bool draining_ = false;
+    tcp::endpoint remote_;
+};
+
+}  // namespace edged::server

@@ -1,0 +1,112 @@
+#include "server/response_writer.hpp"
+
+#include <array>
+#include <charconv>
+
+#include <boost/beast/http/status.hpp>
+
+#include "server/net.hpp"
+
+namespace edged::server {
+namespace {
+
+// "HTTP/1.1 200 OK\r\n" for every status code, built once.
+class status_lines {
+  public:
+    status_lines() {
+        for (unsigned code = 100; code < 600; ++code) {
+            auto reason = http::obsolete_reason(static_cast<http::status>(code));
+            std::string line = "HTTP/1.1 " + std::to_string(code) + " ";
+            line.append(reason.data(), reason.size());
+            if (reason.empty() || reason == "<unknown-status>") line += "Status";
+            line += "\r\n";
+            lines_[code - 100] = std::move(line);
+        }
+    }
+    std::string_view get(unsigned code) const {
+        if (code < 100 || code >= 600) code = 500;
+        return lines_[code - 100];
+    }
+
+  private:
+    std::array<std::string, 500> lines_;
+};
+
+const status_lines& lines() {
+    static const status_lines table;
+    return table;
+}
+
+bool has_no_body(unsigned status) {
+    return status < 200 || status == 204 || status == 304;
+}
+
+}  // namespace
+
+bool is_safe_header_value(std::string_view value) {
+    for (char c : value)
+        if (c == '\r' || c == '\n' || c == '\0') return false;
+    return true;
+}
+
+bool is_token(std::string_view name) {
+    if (name.empty()) return false;
+    for (unsigned char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                      std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::size_t append_response(std::string& out, const lifecycle::response& res,
+                            const response_meta& meta) {
+    using namespace std::string_view_literals;
+    const std::string_view body = res.payload();
+    const bool bodyless = has_no_body(res.status);
+
+    out += lines().get(res.status);
+    out += "Server: edged\r\nDate: "sv;
+    out += meta.date;
+    out += "\r\n"sv;
+    if (!bodyless || res.status == 304) {
+        char num[24];
+        auto [end, ec] = std::to_chars(num, num + sizeof num, bodyless ? 0 : body.size());
+        out += "Content-Length: "sv;
+        out.append(num, end);
+        out += "\r\n"sv;
+    }
+    if (meta.close) {
+        out += "Connection: close\r\n"sv;
+    } else if (meta.keep_alive_10) {
+        out += "Connection: keep-alive\r\n"sv;
+    }
+    if (!meta.request_id.empty()) {
+        out += "X-Request-Id: "sv;
+        out += meta.request_id;
+        out += "\r\n"sv;
+    }
+    out += res.fixed_headers;
+    for (const auto& [name, value] : res.headers) {
+        if (!is_token(name) || !is_safe_header_value(value)) continue;
+        out += name;
+        out += ": "sv;
+        out += value;
+        out += "\r\n"sv;
+    }
+    out += "\r\n"sv;
+    if (meta.head || bodyless) return 0;
+    out += body;
+    return body.size();
+}
+
+lifecycle::response text_response(unsigned status, std::string_view body) {
+    lifecycle::response res;
+    res.status = status;
+    res.fixed_headers = "Content-Type: text/plain; charset=utf-8\r\n";
+    res.body_ref = body;
+    return res;
+}
+
+}  // namespace edged::server

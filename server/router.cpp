@@ -1,0 +1,100 @@
+#include "server/router.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <type_traits>
+
+#include "server/redirect_handler.hpp"
+#include "server/static_handler.hpp"
+
+namespace edged::server {
+
+bool route::matches_target(std::string_view req_host, std::string_view req_path) const {
+    if (host && *host != req_host) return false;
+    if (path) return *path == req_path;
+    return req_path.starts_with(*prefix);
+}
+
+bool route::allows(std::string_view method) const {
+    if (methods.empty()) return true;
+    for (const auto& m : methods) {
+        if (m == method) return true;
+        if (method == "HEAD" && m == "GET") return true;
+    }
+    return false;
+}
+
+namespace {
+
+std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc) {
+    return std::visit(
+        [&](const auto& h) -> std::unique_ptr<lifecycle::handler> {
+            using T = std::decay_t<decltype(h)>;
+            if constexpr (std::is_same_v<T, config::static_handler>) {
+                return std::make_unique<static_handler>(h);
+            } else if constexpr (std::is_same_v<T, config::redirect_handler>) {
+                return std::make_unique<redirect_handler>(h);
+            } else if constexpr (std::is_same_v<T, config::proxy_handler>) {
+                throw std::runtime_error("routes." + rc.name +
+                                         ".handler.proxy: the proxy handler is not available in "
+                                         "this version of edged");
+            } else {
+                throw std::runtime_error("routes." + rc.name +
+                                         ".handler.job: the job handler is not available in "
+                                         "this version of edged");
+            }
+        },
+        rc.handler);
+}
+
+}  // namespace
+
+router::router(const config::config& cfg) {
+    routes_.reserve(cfg.routes.size());
+    for (const auto& rc : cfg.routes) {
+        if (!rc.after.empty())
+            throw std::runtime_error("routes." + rc.name +
+                                     ".after: after-actions are not available in this version "
+                                     "of edged");
+        route r;
+        r.name = rc.name;
+        r.path = rc.match.path;
+        r.prefix = rc.match.prefix;
+        r.host = rc.match.host;
+        r.methods = rc.match.methods;
+        r.handler = make_handler(rc);
+        routes_.push_back(std::move(r));
+    }
+}
+
+router::result router::match(std::string_view host, std::string_view path,
+                             std::string_view method) const {
+    result res;
+    bool target_matched = false;
+    for (const auto& r : routes_) {
+        if (!r.matches_target(host, path)) continue;
+        if (r.allows(method)) {
+            res.matched = &r;
+            return res;
+        }
+        target_matched = true;
+    }
+    if (!target_matched) return res;
+    // 405: list the methods of every route that matched the target (rare path; allocation ok).
+    std::vector<std::string> allowed;
+    for (const auto& r : routes_) {
+        if (!r.matches_target(host, path)) continue;
+        for (const auto& m : r.methods) {
+            if (std::find(allowed.begin(), allowed.end(), m) == allowed.end()) allowed.push_back(m);
+            if (m == "GET" && std::find(allowed.begin(), allowed.end(), "HEAD") == allowed.end())
+                allowed.push_back("HEAD");
+        }
+    }
+    for (const auto& m : allowed) {
+        if (!res.allow.empty()) res.allow += ", ";
+        res.allow += m;
+    }
+    return res;
+}
+
+}  // namespace edged::server

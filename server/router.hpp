@@ -1,0 +1,51 @@
+#pragma once
+// The route table: built once from config, read-only afterwards, shared by all I/O threads.
+//
+// Matching: routes are tried in file order; a route matches when its host (if any), its path
+// (exact) or prefix, and its methods (if any) match; the first match wins. When some route
+// matched host and path but none the method, the answer is 405 with Allow listing the methods of
+// every route that matched host and path. A route that lists GET also answers HEAD.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "lifecycle/handler.hpp"
+
+namespace edged::server {
+
+struct route {
+    std::string name;
+    std::optional<std::string> path;
+    std::optional<std::string> prefix;
+    std::optional<std::string> host;
+    std::vector<std::string> methods;  // empty = any
+    std::unique_ptr<lifecycle::handler> handler;
+
+    bool matches_target(std::string_view host, std::string_view path) const;
+    bool allows(std::string_view method) const;
+};
+
+class router {
+  public:
+    // Builds every route's handler. Throws std::runtime_error naming the route when a handler
+    // cannot be built (for example a handler kind this build does not serve yet).
+    explicit router(const config::config& cfg);
+    router(router&&) = default;
+
+    struct result {
+        const route* matched = nullptr;  // set when a route matched
+        std::string allow;               // set when only the method was wrong (405)
+    };
+    result match(std::string_view host, std::string_view path, std::string_view method) const;
+
+    const std::vector<route>& routes() const { return routes_; }
+
+  private:
+    std::vector<route> routes_;
+};
+
+}  // namespace edged::server

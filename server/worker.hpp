@@ -1,0 +1,86 @@
+#pragma once
+// One I/O thread: its own io_context, its own SO_REUSEPORT listeners, and every connection they
+// accept for their whole life (shared-nothing, like nginx workers).
+//
+// Responsibilities: accept (enforcing max_connections), keep the list of live connections, sweep
+// their timeouts, drain them on shutdown, and own the per-thread pools the connections use.
+//
+// Member order matters: the lifecycle pool and scratch state are declared before the io_context,
+// so the io_context (and with it every pending connection coroutine) is destroyed first.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/intrusive/list.hpp>
+
+#include "config/config.hpp"
+#include "lifecycle/request_id.hpp"
+#include "lifecycle/request_lifecycle.hpp"
+#include "server/connection.hpp"
+#include "server/http_date.hpp"
+#include "server/net.hpp"
+#include "server/router.hpp"
+#include "server/server_state.hpp"
+
+namespace edged::server {
+
+class worker {
+  public:
+    worker(unsigned index, const config::config& cfg, std::shared_ptr<const router> routes,
+           server_state& state);
+    ~worker();
+
+    // Opens a listener on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).
+    tcp::endpoint listen(const tcp::endpoint& ep);
+    // Starts the thread. `on_drained` is called (on this worker's thread) once draining has
+    // finished: listeners closed and no connection left.
+    void start(std::function<void()> on_drained);
+    // Thread-safe: stop accepting, let busy connections finish, close idle ones.
+    void begin_drain();
+    // Thread-safe: close every connection now.
+    void force_close();
+    // Thread-safe: stop the thread and join it.
+    void stop();
+
+    // --- used by connections (on this worker's thread) ---
+    const config::config& cfg() const { return cfg_; }
+    const router& routes() const { return *routes_; }
+    lifecycle::lifecycle_pool& lifecycles() { return lifecycles_; }
+    lifecycle::id_generator& ids() { return ids_; }
+    http_date& date() { return date_; }
+    server_state& state() { return state_; }
+    bool draining() const { return draining_; }
+    net::io_context& context() { return ioc_; }
+    void connection_closed();
+
+  private:
+    net::awaitable<void> accept_loop(tcp::acceptor& acceptor);
+    void reject(tcp::socket socket);
+    void arm_sweep();
+    void check_drained();
+
+    unsigned index_;
+    const config::config& cfg_;
+    std::shared_ptr<const router> routes_;
+    server_state& state_;
+    lifecycle::lifecycle_pool lifecycles_;
+    lifecycle::id_generator ids_;
+    http_date date_;
+    bool draining_ = false;
+    bool drained_notified_ = false;
+    std::function<void()> on_drained_;
+    using connection_list =
+        boost::intrusive::list<connection, boost::intrusive::constant_time_size<false>>;
+    connection_list connections_;
+
+    net::io_context ioc_;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+    net::steady_timer sweep_;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
+    std::thread thread_;
+};
+
+}  // namespace edged::server
