@@ -46,6 +46,18 @@ bool header_bytes_safe(std::string_view header) {
     return true;
 }
 
+// Beast accepts only HTTP/1.0 and 1.1 and reports any other version as malformed; a request
+// line that ends in a well-formed "HTTP/d.d" deserves 505 rather than 400.
+bool well_formed_version(const beast::flat_buffer& in) {
+    std::string_view data(static_cast<const char*>(in.data().data()), in.size());
+    std::string_view line = data.substr(0, data.find("\r\n"));
+    if (line.size() < 9) return false;
+    std::string_view v = line.substr(line.size() - 8);
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    return line[line.size() - 9] == ' ' && v.starts_with("HTTP/") && digit(v[5]) && v[6] == '.' &&
+           digit(v[7]);
+}
+
 bool iequals(std::string_view a, std::string_view b) {
     return beast::iequals(a, b);
 }
@@ -172,6 +184,8 @@ bool connection::parse_header(std::size_t header_len) {
             fail(431);
         else if (ec == http::error::body_limit)
             fail(413);
+        else if (ec == http::error::bad_version && well_formed_version(in_))
+            fail(505);
         else
             fail(400);
         return false;
@@ -269,7 +283,10 @@ void connection::respond(clock::time_point received) {
     ctx.mutable_id().assign(incoming_id, owner_.ids());
 
     const bool head = req.method() == http::verb::head;
-    bool close = !req.keep_alive() || draining_ || owner_.draining();
+    // Once shutdown has begun (readiness is 503), every response asks the client to reconnect,
+    // so keep-alive clients move to another instance during the drain delay.
+    bool close = !req.keep_alive() || draining_ || owner_.draining() ||
+                 !owner_.state().ready.load(std::memory_order_relaxed);
     lifecycle::response res;
     std::string_view route_name;
 

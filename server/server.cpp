@@ -55,11 +55,11 @@ void server::start() {
         bind([&] { return admin_.listen(to_endpoint(cfg_.admin.listen)); }, cfg_.admin.listen.text);
 
     guard_.emplace(control_.get_executor());
+    state_.ready = true;
     admin_.start();
     for (auto& w : workers_) {
         w->start([this] { net::post(control_, [this] { on_worker_drained(); }); });
     }
-    state_.ready = true;
     for (const auto& ep : endpoints_) {
         lifecycle::log::event("listening")
             .str("address", ep.address().to_string())

@@ -1,0 +1,153 @@
+#pragma once
+// Test support: an in-process edged on 127.0.0.1:0 and raw-socket / Beast clients with bounded
+// waits, so a broken server fails a test instead of hanging it.
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "config/config.hpp"
+#include "lifecycle/log.hpp"
+#include "server/server.hpp"
+
+namespace edged::test {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+// The server section every test config starts with: loopback, free ports, quiet logs.
+inline std::string base_config(const std::string& server_extra = "", int threads = 1) {
+    return "server:\n  listen: [\"127.0.0.1:0\"]\n  threads: " + std::to_string(threads) + "\n" +
+           server_extra +
+           "admin: { listen: \"127.0.0.1:0\" }\nlog: { level: warn, access: false }\n";
+}
+
+// Runs edged's control loop on a thread; shuts down and joins on destruction.
+class running_server {
+  public:
+    explicit running_server(const std::string& yaml) {
+        lifecycle::log::init("warn");
+        auto cfg = config::load_string(yaml, config::format::yaml);
+        srv_ = std::make_unique<server::server>(std::move(cfg));
+        srv_->start();
+        thread_ = std::thread([this] { srv_->run(); });
+    }
+    ~running_server() { stop(); }
+
+    void shutdown() { srv_->shutdown(); }
+    // Waits for the control loop to end (after shutdown()).
+    void stop() {
+        if (!thread_.joinable()) return;
+        srv_->shutdown();
+        thread_.join();
+    }
+    bool stopped() const { return !thread_.joinable(); }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+    std::uint16_t port() const { return srv_->endpoints().at(0).port(); }
+    std::uint16_t admin_port() const { return srv_->admin_endpoint().port(); }
+    server::server& get() { return *srv_; }
+
+  private:
+    std::unique_ptr<server::server> srv_;
+    std::thread thread_;
+};
+
+// A blocking TCP client with a receive timeout (so reads cannot hang a test).
+class raw_client {
+  public:
+    explicit raw_client(std::uint16_t port, std::chrono::milliseconds timeout = 5s)
+        : socket_(ioc_) {
+        socket_.connect({net::ip::make_address("127.0.0.1"), port});
+        set_timeout(timeout);
+    }
+
+    void set_timeout(std::chrono::milliseconds timeout) {
+        timeval tv{};
+        tv.tv_sec = timeout.count() / 1000;
+        tv.tv_usec = (timeout.count() % 1000) * 1000;
+        ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+
+    void send(std::string_view bytes) {
+        net::write(socket_, net::buffer(bytes.data(), bytes.size()));
+    }
+
+    // Reads one response. For a response to HEAD pass head = true (no body follows).
+    http::response<http::string_body> read(bool head = false) {
+        http::response_parser<http::string_body> parser;
+        parser.skip(head);
+        parser.body_limit(64 * 1024 * 1024);
+        http::read(socket_, buffer_, parser);
+        return parser.release();
+    }
+    std::optional<http::response<http::string_body>> try_read(bool head = false) {
+        try {
+            return read(head);
+        } catch (const boost::system::system_error&) {
+            return std::nullopt;
+        }
+    }
+
+    // Reads everything until the peer closes (or the timeout); returns the bytes.
+    std::string read_all() {
+        std::string out(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        buffer_.consume(buffer_.size());
+        char chunk[4096];
+        for (;;) {
+            boost::system::error_code ec;
+            std::size_t n = socket_.read_some(net::buffer(chunk), ec);
+            if (ec) break;
+            out.append(chunk, n);
+        }
+        return out;
+    }
+
+    // True when the server has closed the connection: the next read ends with EOF or a reset
+    // (not with the receive timeout).
+    bool closed_by_peer() {
+        if (buffer_.size() > 0) return false;
+        char c;
+        boost::system::error_code ec;
+        socket_.read_some(net::buffer(&c, 1), ec);
+        return ec == net::error::eof || ec == net::error::connection_reset;
+    }
+
+    tcp::socket& socket() { return socket_; }
+
+  private:
+    net::io_context ioc_;
+    tcp::socket socket_;
+    beast::flat_buffer buffer_;
+};
+
+inline std::string get_request(const std::string& target, const std::string& extra = "") {
+    return "GET " + target + " HTTP/1.1\r\nHost: test\r\n" + extra + "\r\n";
+}
+
+// Polls `pred` every 10 ms for up to `limit`; returns its last value.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+}
+
+}  // namespace edged::test

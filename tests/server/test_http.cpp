@@ -1,0 +1,475 @@
+// In-process integration tests: edged on 127.0.0.1:0, real Beast and raw-socket clients.
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "harness.hpp"
+
+using namespace edged::test;
+
+namespace {
+
+const std::string routes = R"(
+routes:
+  - name: hello
+    match: { path: /hello, methods: [GET] }
+    handler: { static: { status: 200, body: "hello, world\n", headers: { content-type: text/plain } } }
+  - name: upload
+    match: { path: /upload, methods: [POST, PUT] }
+    handler: { static: { status: 201, body: "stored\n" } }
+  - name: old
+    match: { prefix: /old/ }
+    handler: { redirect: { status: 301, location: "https://example.com/new/", keep_path: true, keep_query: true } }
+  - name: moved
+    match: { path: /moved }
+    handler: { redirect: { status: 308, location: "/hello" } }
+  - name: only-example
+    match: { prefix: /, host: example.org }
+    handler: { static: { status: 200, body: "example.org\n" } }
+)";
+
+std::string config_with(const std::string& server_extra = "", int threads = 1) {
+    return base_config(server_extra, threads) + routes;
+}
+
+// Sends `bytes` on a fresh connection; expects one response with `status`, then a closed
+// connection.
+void expect_rejected(std::uint16_t port, const std::string& bytes, unsigned status) {
+    INFO("request: " << bytes);
+    raw_client c(port);
+    c.send(bytes);
+    auto res = c.read();
+    CHECK(res.result_int() == status);
+    CHECK(res[http::field::connection] == "close");
+    CHECK(c.closed_by_peer());
+}
+
+}  // namespace
+
+TEST_CASE("1000 requests on one keep-alive connection", "[http]") {
+    running_server s(config_with("", 2));
+    raw_client c(s.port());
+    for (int i = 0; i < 1000; ++i) {
+        c.send(get_request("/hello"));
+        auto res = c.read();
+        REQUIRE(res.result_int() == 200);
+        REQUIRE(res.body() == "hello, world\n");
+        REQUIRE(res.keep_alive());
+    }
+    CHECK(s.get().state().connections_accepted == 1);
+    CHECK(s.get().state().requests == 1000);
+}
+
+TEST_CASE("pipelined requests in one write are answered in order", "[http]") {
+    for (int depth : {16, 2}) {
+        running_server s(
+            config_with("  limits: { pipeline_depth: " + std::to_string(depth) + " }\n"));
+        raw_client c(s.port());
+        std::string batch;
+        const char* targets[] = {"/hello", "/nope", "/moved", "/hello", "/old/x"};
+        for (int i = 0; i < 5; ++i)
+            batch += get_request(targets[i], "X-Request-Id: req-" + std::to_string(i) + "\r\n");
+        c.send(batch);
+        unsigned expected[] = {200, 404, 308, 200, 301};
+        for (int i = 0; i < 5; ++i) {
+            auto res = c.read();
+            CHECK(res.result_int() == expected[i]);
+            CHECK(res["X-Request-Id"] == "req-" + std::to_string(i));
+        }
+        // The connection stays usable afterwards.
+        c.send(get_request("/hello"));
+        CHECK(c.read().result_int() == 200);
+    }
+}
+
+TEST_CASE("static and redirect handlers", "[http][handlers]") {
+    running_server s(config_with());
+    raw_client c(s.port());
+
+    c.send(get_request("/hello"));
+    auto res = c.read();
+    CHECK(res.result_int() == 200);
+    CHECK(res["content-type"] == "text/plain");
+    CHECK(res[http::field::content_length] == "13");
+    CHECK(res.count(http::field::date) == 1);
+    CHECK(res[http::field::server] == "edged");
+
+    c.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    res = c.read(true);
+    CHECK(res.result_int() == 200);
+    CHECK(res[http::field::content_length] == "13");
+    CHECK(res.body().empty());
+    // The HEAD response carried no body: the next response starts right after its header.
+    c.send(get_request("/hello"));
+    CHECK(c.read().body() == "hello, world\n");
+
+    c.send(get_request("/old/a/b?x=1&y=2"));
+    res = c.read();
+    CHECK(res.result_int() == 301);
+    CHECK(res[http::field::location] == "https://example.com/new/a/b?x=1&y=2");
+
+    c.send(get_request("/moved?dropped=1"));
+    res = c.read();
+    CHECK(res.result_int() == 308);
+    CHECK(res[http::field::location] == "/hello");
+
+    c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde");
+    res = c.read();
+    CHECK(res.result_int() == 201);
+    CHECK(res.body() == "stored\n");
+
+    c.send(
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    CHECK(c.read().result_int() == 201);
+}
+
+TEST_CASE("a static body read from a file at start-up", "[http][handlers]") {
+    const std::string path = "/tmp/edged-test-static-body.txt";
+    std::ofstream(path) << "from a file\n";
+    running_server s(base_config() + R"(
+routes:
+  - name: file
+    match: { path: /file }
+    handler: { static: { status: 200, file: ")" +
+                     path + R"(" } }
+)");
+    raw_client c(s.port());
+    c.send(get_request("/file"));
+    CHECK(c.read().body() == "from a file\n");
+}
+
+TEST_CASE("404 and 405 with Allow", "[http][routing]") {
+    running_server s(config_with());
+    raw_client c(s.port());
+    c.send(get_request("/missing"));
+    auto res = c.read();
+    CHECK(res.result_int() == 404);
+    CHECK(res.keep_alive());
+
+    c.send("DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    res = c.read();
+    CHECK(res.result_int() == 405);
+    CHECK(res[http::field::allow] == "GET, HEAD");
+
+    c.send("GET /upload HTTP/1.1\r\nHost: t\r\n\r\n");
+    res = c.read();
+    CHECK(res.result_int() == 405);
+    CHECK(res[http::field::allow] == "POST, PUT");
+}
+
+TEST_CASE("host match, first match wins", "[http][routing]") {
+    running_server s(config_with());
+    raw_client c(s.port());
+    c.send("GET /anything HTTP/1.1\r\nHost: Example.ORG:8080\r\n\r\n");
+    auto res = c.read();
+    CHECK(res.result_int() == 200);
+    CHECK(res.body() == "example.org\n");
+    // /hello is listed before the host route: the earlier route wins.
+    c.send("GET /hello HTTP/1.1\r\nHost: example.org\r\n\r\n");
+    CHECK(c.read().body() == "hello, world\n");
+    // Absolute-form target: the authority is the host.
+    c.send("GET http://example.org/x HTTP/1.1\r\nHost: other\r\n\r\n");
+    CHECK(c.read().body() == "example.org\n");
+}
+
+TEST_CASE("dot segments are resolved before routing", "[http][routing]") {
+    running_server s(config_with());
+    raw_client c(s.port());
+    c.send(get_request("/old/../hello"));
+    CHECK(c.read().body() == "hello, world\n");
+    c.send(get_request("/old/%2e%2e/hello"));
+    CHECK(c.read().body() == "hello, world\n");
+    expect_rejected(s.port(), get_request("/../hello"), 400);
+}
+
+TEST_CASE("request id: honoured, replaced when unsafe, generated when absent",
+          "[http][request-id]") {
+    running_server s(config_with());
+    raw_client c(s.port());
+
+    c.send(get_request("/hello", "X-Request-Id: abc-123_x.y:z\r\n"));
+    CHECK(c.read()["X-Request-Id"] == "abc-123_x.y:z");
+
+    auto generated = [](const std::string& id) {
+        return id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+    };
+    const std::string unsafe[] = {"has space", "semi;colon", "quote\"", std::string(65, 'a')};
+    for (const auto& id : unsafe) {
+        c.send(get_request("/hello", "X-Request-Id: " + id + "\r\n"));
+        auto got = std::string(c.read()["X-Request-Id"]);
+        CHECK(got != id);
+        CHECK(generated(got));
+    }
+    // Two ids in one request are ambiguous: a fresh one is generated.
+    c.send(get_request("/hello", "X-Request-Id: a\r\nX-Request-Id: b\r\n"));
+    CHECK(generated(std::string(c.read()["X-Request-Id"])));
+
+    c.send(get_request("/hello"));
+    auto first = std::string(c.read()["X-Request-Id"]);
+    c.send(get_request("/hello"));
+    auto second = std::string(c.read()["X-Request-Id"]);
+    CHECK(generated(first));
+    CHECK(generated(second));
+    CHECK(first != second);
+    // 64 safe characters are still honoured.
+    std::string longest(64, 'z');
+    c.send(get_request("/hello", "X-Request-Id: " + longest + "\r\n"));
+    CHECK(c.read()["X-Request-Id"] == longest);
+}
+
+TEST_CASE("limits: header bytes 431, body bytes 413", "[http][limits]") {
+    running_server s(config_with("  limits: { header_bytes: 1KiB, body_bytes: 16 }\n"));
+    expect_rejected(s.port(), get_request("/hello", "X-Big: " + std::string(2000, 'a') + "\r\n"),
+                    431);
+    // A header that never ends is cut off at the limit too.
+    {
+        raw_client c(s.port());
+        c.send("GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(1500, 'b'));
+        auto res = c.read();
+        CHECK(res.result_int() == 431);
+        CHECK(c.closed_by_peer());
+    }
+    expect_rejected(
+        s.port(),
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n" + std::string(17, 'x'),
+        413);
+    expect_rejected(s.port(),
+                    "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "10\r\n0123456789abcdef\r\n5\r\n01234\r\n0\r\n\r\n",
+                    413);
+    // Exactly at the limit is fine.
+    raw_client c(s.port());
+    c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 16\r\n\r\n" + std::string(16, 'x'));
+    CHECK(c.read().result_int() == 201);
+}
+
+TEST_CASE("max_connections: over the limit gets 503 and a close", "[http][limits]") {
+    running_server s(config_with("  limits: { max_connections: 2 }\n"));
+    raw_client a(s.port()), b(s.port());
+    a.send(get_request("/hello"));
+    b.send(get_request("/hello"));
+    REQUIRE(a.read().result_int() == 200);
+    REQUIRE(b.read().result_int() == 200);
+
+    raw_client c(s.port());
+    auto res = c.read();
+    CHECK(res.result_int() == 503);
+    CHECK(res[http::field::retry_after] == "1");
+    CHECK(c.closed_by_peer());
+    CHECK(s.get().state().connections_rejected == 1);
+
+    // Once a connection closes, there is room again.
+    a.socket().close();
+    REQUIRE(eventually([&] { return s.get().state().open_connections == 1; }));
+    raw_client d(s.port());
+    d.send(get_request("/hello"));
+    CHECK(d.read().result_int() == 200);
+}
+
+TEST_CASE("timeouts: header_read 408, idle close, body_read 408", "[http][timeouts]") {
+    running_server s(config_with(
+        "  timeouts: { header_read: 300ms, idle: 300ms, body_read: 300ms, write: 300ms }\n"));
+    {
+        raw_client c(s.port());
+        c.send("GET /hello HTTP/1.1\r\nHost: t\r\n");  // header never finishes
+        auto res = c.read();
+        CHECK(res.result_int() == 408);
+        CHECK(res[http::field::connection] == "close");
+        CHECK(c.closed_by_peer());
+    }
+    {
+        raw_client c(s.port());
+        c.send(get_request("/hello"));
+        CHECK(c.read().result_int() == 200);
+        // Idle keep-alive connection: closed without a response.
+        CHECK(c.read_all().empty());
+    }
+    {
+        // A new connection that sends nothing is closed silently too.
+        raw_client c(s.port());
+        CHECK(c.read_all().empty());
+    }
+    {
+        raw_client c(s.port());
+        c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+        auto res = c.read();
+        CHECK(res.result_int() == 408);
+        CHECK(c.closed_by_peer());
+    }
+}
+
+TEST_CASE("write timeout closes a connection whose client does not read", "[http][timeouts]") {
+    const std::string path = "/tmp/edged-test-big-body.bin";
+    {
+        std::ofstream f(path, std::ios::binary);
+        std::string chunk(1 << 20, 'x');
+        for (int i = 0; i < 64; ++i) f << chunk;
+    }
+    running_server s(base_config("  timeouts: { write: 300ms }\n") + R"(
+routes:
+  - name: big
+    match: { path: /big }
+    handler: { static: { status: 200, file: ")" +
+                     path + R"(" } }
+)");
+    raw_client c(s.port());
+    // Small receive buffer, and no reads: the server's write cannot finish.
+    int small = 4096;
+    ::setsockopt(c.socket().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    c.send(get_request("/big"));
+    CHECK(eventually([&] { return s.get().state().open_connections == 0; }, 10s));
+}
+
+TEST_CASE("malformed and smuggling inputs get 400 and a closed connection", "[http][smuggling]") {
+    running_server s(config_with());
+    const std::string cases[] = {
+        "GARBAGE\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",  // space in name
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\x01"
+        "b\r\n\r\n",                                                     // control char
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n",           // bare CR
+        "GET /hello HTTP/1.1\nHost: t\r\n\r\n",                          // bare LF
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\r\n  folded\r\n\r\n",  // obs-fold
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
+        "\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n"
+        "\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\nabcd",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+        "GET /hello HTTP/1.1\r\n\r\n",                        // no Host
+        "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  // two Hosts
+        "GET hello HTTP/1.1\r\nHost: t\r\n\r\n",              // not origin-form
+        "GET /hello HTTP/1.1\r\nHost: t\r\n: empty-name\r\n\r\n",
+        std::string("GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n", 42),  // NUL
+    };
+    for (const auto& bytes : cases) expect_rejected(s.port(), bytes, 400);
+}
+
+TEST_CASE("HTTP versions: 1.0 works, 2.0 gets 505", "[http][versions]") {
+    running_server s(config_with());
+    expect_rejected(s.port(), "GET /hello HTTP/2.0\r\nHost: t\r\n\r\n", 505);
+    expect_rejected(s.port(), "GET /hello HTTP/0.9\r\nHost: t\r\n\r\n", 505);
+    {
+        raw_client c(s.port());
+        c.send("GET /hello HTTP/1.0\r\n\r\n");
+        auto res = c.read();
+        CHECK(res.result_int() == 200);
+        CHECK(res.body() == "hello, world\n");
+        CHECK(c.closed_by_peer());
+    }
+    {
+        raw_client c(s.port());
+        c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        auto res = c.read();
+        CHECK(res[http::field::connection] == "keep-alive");
+        c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        CHECK(c.read().result_int() == 200);
+    }
+    {
+        raw_client c(s.port());
+        c.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        auto res = c.read();
+        CHECK(res[http::field::connection] == "close");
+        CHECK(c.closed_by_peer());
+    }
+}
+
+TEST_CASE("Expect: 100-continue", "[http][expect]") {
+    running_server s(config_with("  limits: { body_bytes: 1KiB }\n"));
+    {
+        raw_client c(s.port());
+        c.send(
+            "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: "
+            "100-continue\r\n\r\n");
+        auto interim = c.read();
+        CHECK(interim.result_int() == 100);
+        c.send("abcde");
+        CHECK(c.read().result_int() == 201);
+    }
+    // Too large: the final answer comes at once, without 100 Continue.
+    expect_rejected(s.port(),
+                    "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n"
+                    "Expect: 100-continue\r\n\r\n",
+                    413);
+    expect_rejected(
+        s.port(), "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: magic\r\n\r\n",
+        417);
+}
+
+TEST_CASE("admin: healthz, readyz turns 503 on shutdown", "[admin][shutdown]") {
+    running_server s(base_config() + "shutdown: { drain_delay: 1s, grace: 5s }\n" + routes);
+    auto admin_get = [&](const std::string& target) {
+        raw_client c(s.admin_port());
+        c.send(get_request(target));
+        return c.read();
+    };
+    CHECK(admin_get("/healthz").result_int() == 200);
+    CHECK(admin_get("/readyz").result_int() == 200);
+    CHECK(admin_get("/nope").result_int() == 404);
+
+    raw_client busy(s.port());
+    busy.send(get_request("/hello"));
+    REQUIRE(busy.read().result_int() == 200);
+
+    s.shutdown();
+    REQUIRE(eventually([&] { return admin_get("/readyz").result_int() == 503; }));
+    CHECK(admin_get("/healthz").result_int() == 200);
+    // During the drain delay the public listener still serves; responses announce the close.
+    busy.send(get_request("/hello"));
+    auto res = busy.read();
+    CHECK(res.result_int() == 200);
+    CHECK(res[http::field::connection] == "close");
+    s.join();
+    CHECK(s.get().summary().graceful);
+}
+
+TEST_CASE("shutdown: an in-flight request completes, idle connections close", "[shutdown]") {
+    running_server s(base_config() + "shutdown: { drain_delay: 0s, grace: 10s }\n" + routes);
+    raw_client idle(s.port());
+    idle.send(get_request("/hello"));
+    REQUIRE(idle.read().result_int() == 200);
+
+    raw_client slow(s.port());
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    REQUIRE(eventually([&] { return s.get().state().open_connections == 2; }));
+
+    s.shutdown();
+    CHECK(idle.closed_by_peer());
+    // New connections are refused once the listeners are closed.
+    REQUIRE(eventually([&] {
+        try {
+            raw_client probe(s.port());
+            return false;
+        } catch (const boost::system::system_error&) {
+            return true;
+        }
+    }));
+    slow.send("def");
+    auto res = slow.read();
+    CHECK(res.result_int() == 201);
+    CHECK(res[http::field::connection] == "close");
+    s.join();
+    CHECK(s.get().summary().graceful);
+    CHECK(s.get().summary().connections_forced == 0);
+}
+
+TEST_CASE("shutdown: past the grace, connections are closed", "[shutdown]") {
+    running_server s(base_config() + "shutdown: { drain_delay: 0s, grace: 300ms }\n" + routes);
+    raw_client slow(s.port());
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    REQUIRE(eventually([&] { return s.get().state().open_connections == 1; }));
+    s.shutdown();
+    s.join();
+    CHECK_FALSE(s.get().summary().graceful);
+    CHECK(s.get().summary().connections_forced == 1);
+    CHECK(slow.closed_by_peer());
+}
