@@ -1,0 +1,290 @@
+// End-to-end tests against the built edged binary: a real config file, real signals, real
+// sockets. The binary logs the ports it bound (config asks for port 0), so tests never guess.
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <vector>
+
+#include "harness.hpp"
+
+extern char** environ;
+
+using namespace edged::test;
+
+namespace {
+
+// A child process with its stdout (and stderr) collected line by line on a reader thread.
+class process {
+  public:
+    explicit process(std::vector<std::string> args) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+        posix_spawn_file_actions_addclose(&actions, fds[0]);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(fds[1]);
+        REQUIRE(rc == 0);
+        reader_ = std::thread([this, fd = fds[0]] { read_lines(fd); });
+    }
+    ~process() {
+        if (pid_ > 0 && !exited_) {
+            ::kill(pid_, SIGKILL);
+            wait_exit(std::chrono::seconds(5));
+        }
+        if (reader_.joinable()) reader_.join();
+    }
+
+    void signal(int sig) { ::kill(pid_, sig); }
+
+    // Waits for the exit; returns the exit code, or -1 on timeout (the process is then killed).
+    int wait_exit(std::chrono::milliseconds limit) {
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            int status = 0;
+            pid_t r = ::waitpid(pid_, &status, WNOHANG);
+            if (r == pid_) {
+                exited_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        exited_ = true;
+        return -1;
+    }
+
+    // Waits for a line containing `needle`; returns it, or "" after `limit`.
+    std::string wait_line(const std::string& needle, std::chrono::milliseconds limit = 10s) {
+        std::unique_lock lock(mu_);
+        std::string found;
+        cv_.wait_for(lock, limit, [&] {
+            for (const auto& l : lines_)
+                if (l.find(needle) != std::string::npos) {
+                    found = l;
+                    return true;
+                }
+            return eof_;
+        });
+        return found;
+    }
+    std::string output() {
+        std::lock_guard lock(mu_);
+        std::string all;
+        for (const auto& l : lines_) all += l + "\n";
+        return all;
+    }
+
+  private:
+    void read_lines(int fd) {
+        std::string partial;
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0) break;
+            partial.append(buf, static_cast<std::size_t>(n));
+            std::size_t pos;
+            while ((pos = partial.find('\n')) != std::string::npos) {
+                std::lock_guard lock(mu_);
+                lines_.push_back(partial.substr(0, pos));
+                partial.erase(0, pos + 1);
+                cv_.notify_all();
+            }
+        }
+        ::close(fd);
+        std::lock_guard lock(mu_);
+        if (!partial.empty()) lines_.push_back(partial);
+        eof_ = true;
+        cv_.notify_all();
+    }
+
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    std::thread reader_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::string> lines_;
+    bool eof_ = false;
+};
+
+std::string write_config(const std::string& name, const std::string& text) {
+    std::string path = "/tmp/edged-e2e-" + std::to_string(::getpid()) + "-" + name;
+    std::ofstream(path) << text;
+    return path;
+}
+
+const std::string e2e_config = R"(
+server:
+  listen: ["127.0.0.1:0"]
+  threads: 2
+admin: { listen: "127.0.0.1:0" }
+shutdown: { drain_delay: 1s, grace: 10s }
+log: { level: info, access: true }
+routes:
+  - name: hello
+    match: { path: /hello, methods: [GET] }
+    handler: { static: { status: 200, body: "hello, world\n" } }
+  - name: upload
+    match: { path: /upload, methods: [POST] }
+    handler: { static: { status: 201, body: "stored\n" } }
+)";
+
+std::uint16_t port_from(const std::string& line) {
+    return static_cast<std::uint16_t>(nlohmann::json::parse(line).at("port").get<unsigned>());
+}
+
+bool connect_refused(std::uint16_t port) {
+    try {
+        raw_client probe(port);
+        return false;
+    } catch (const boost::system::system_error&) {
+        return true;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("SIGTERM: readyz 503, in-flight request completes, listeners close, exit 0", "[e2e]") {
+    process edged({EDGED_BINARY, "--config", write_config("drain.yaml", e2e_config)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    std::string admin_line = edged.wait_line("\"msg\":\"admin listening\"");
+    REQUIRE(!listening.empty());
+    REQUIRE(!admin_line.empty());
+    const auto port = port_from(listening);
+    const auto admin_port = port_from(admin_line);
+
+    // A real HTTP client (Beast) against the running daemon.
+    {
+        net::io_context ioc;
+        beast::tcp_stream stream(ioc);
+        stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+        http::request<http::empty_body> req{http::verb::get, "/hello", 11};
+        req.set(http::field::host, "localhost");
+        http::write(stream, req);
+        beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        http::read(stream, buf, res);
+        CHECK(res.result_int() == 200);
+        CHECK(res.body() == "hello, world\n");
+        CHECK(!res["X-Request-Id"].empty());
+    }
+    auto readyz = [&] {
+        raw_client c(admin_port);
+        c.send(get_request("/readyz"));
+        return c.read().result_int();
+    };
+    REQUIRE(readyz() == 200);
+
+    // A slow request: its body is half sent when the signal arrives.
+    raw_client slow(port, 15s);
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    std::this_thread::sleep_for(100ms);
+
+    edged.signal(SIGTERM);
+    CHECK(eventually([&] { return readyz() == 503; }, 2s));
+    // After the drain delay (1 s) the listeners are closed.
+    CHECK(eventually([&] { return connect_refused(port); }, 5s));
+    slow.send("def");
+    auto res = slow.read();
+    CHECK(res.result_int() == 201);
+    CHECK(res[http::field::connection] == "close");
+
+    CHECK(edged.wait_exit(15s) == 0);
+    std::string summary = edged.wait_line("shutdown complete", 1s);
+    INFO(edged.output());
+    REQUIRE(!summary.empty());
+    auto j = nlohmann::json::parse(summary);
+    CHECK(j.at("graceful") == true);
+    CHECK(j.at("requests").get<int>() == 2);
+    CHECK(!edged.wait_line("\"msg\":\"access\"", 1s).empty());
+}
+
+TEST_CASE("a second signal ends the process at once with exit code 3", "[e2e]") {
+    process edged({EDGED_BINARY, "--config", write_config("second.yaml", e2e_config)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    REQUIRE(!listening.empty());
+    raw_client slow(port_from(listening), 15s);
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    std::this_thread::sleep_for(100ms);
+    edged.signal(SIGTERM);
+    REQUIRE(!edged.wait_line("shutdown started").empty());
+    edged.signal(SIGINT);
+    CHECK(edged.wait_exit(5s) == 3);
+}
+
+TEST_CASE("--check-config, --version, --help and bad arguments", "[e2e][cli]") {
+    {
+        process p({EDGED_BINARY, "--check-config", write_config("ok.yaml", e2e_config)});
+        CHECK(p.wait_exit(10s) == 0);
+        p.wait_line("}");
+        auto out = p.output();
+        auto j = nlohmann::json::parse(out);
+        CHECK(j["server"]["limits"]["header_bytes"] == "16KiB");
+        CHECK(j["routes"][0]["name"] == "hello");
+    }
+    {
+        const std::string bad = R"(
+server: { threads: 0, bogus: 1 }
+routes:
+  - name: a
+    match: { path: /a }
+    handler: { static: { status: 999 } }
+)";
+        process p({EDGED_BINARY, "--check-config", write_config("bad.yaml", bad)});
+        CHECK(p.wait_exit(10s) == 2);
+        p.wait_line("status");
+        auto out = p.output();
+        CHECK(out.find("server.bogus") != std::string::npos);
+        CHECK(out.find("server.threads") != std::string::npos);
+        CHECK(out.find("routes[0].handler.static.status") != std::string::npos);
+        CHECK(out.find("line ") != std::string::npos);
+    }
+    {
+        // An invalid config refuses to start the daemon.
+        process p({EDGED_BINARY, "--config", write_config("bad2.yaml", "server: { port: 1 }\n")});
+        CHECK(p.wait_exit(10s) == 2);
+    }
+    {
+        process p({EDGED_BINARY, "--version"});
+        CHECK(p.wait_exit(10s) == 0);
+        CHECK(!p.wait_line("edged ").empty());
+    }
+    {
+        process p({EDGED_BINARY, "--help"});
+        CHECK(p.wait_exit(10s) == 0);
+    }
+    {
+        process p({EDGED_BINARY, "--frobnicate"});
+        CHECK(p.wait_exit(10s) == 2);
+    }
+    {
+        // A listener that cannot bind: exit 1 with the address in the message.
+        net::io_context ioc;
+        tcp::acceptor taken(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+        auto port = taken.local_endpoint().port();
+        std::string cfg = "server: { listen: [\"127.0.0.1:" + std::to_string(port) +
+                          "\"] }\nadmin: { listen: \"127.0.0.1:0\" }\n";
+        process p({EDGED_BINARY, "--config", write_config("taken.yaml", cfg)});
+        CHECK(p.wait_exit(10s) == 1);
+        CHECK(!p.wait_line("cannot listen on 127.0.0.1:" + std::to_string(port)).empty());
+    }
+}
