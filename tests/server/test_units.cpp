@@ -1,0 +1,128 @@
+// Unit tests for server/ pieces that need no sockets: target parsing, routing, serialisation.
+
+#include <catch2/catch.hpp>
+
+#include "config/config.hpp"
+#include "server/request_target.hpp"
+#include "server/response_writer.hpp"
+#include "server/router.hpp"
+
+using namespace edged;
+using namespace edged::server;
+
+TEST_CASE("request targets: forms, query, dot segments", "[target]") {
+    std::string storage;
+    request_target t;
+    REQUIRE(parse_target("/a/b?x=1", t, storage));
+    CHECK(t.path == "/a/b");
+    CHECK(t.query == "x=1");
+    REQUIRE(parse_target("/a/./b/../c", t, storage));
+    CHECK(t.path == "/a/c");
+    REQUIRE(parse_target("/a/%2E%2e/c/", t, storage));
+    CHECK(t.path == "/c/");
+    REQUIRE(parse_target("/a/..", t, storage));
+    CHECK(t.path == "/");
+    CHECK_FALSE(parse_target("/..", t, storage));
+    CHECK_FALSE(parse_target("/a/../../b", t, storage));
+    CHECK_FALSE(parse_target("a/b", t, storage));
+    CHECK_FALSE(parse_target("", t, storage));
+    REQUIRE(parse_target("HTTP://Example.com:81/p?q", t, storage));
+    CHECK(t.authority == "Example.com:81");
+    CHECK(t.path == "/p");
+    CHECK(t.query == "q");
+    REQUIRE(parse_target("http://h", t, storage));
+    CHECK(t.path == "/");
+    REQUIRE(parse_target("*", t, storage));
+    CHECK(t.path == "*");
+    // ".hidden" and "..." are ordinary names.
+    REQUIRE(parse_target("/.hidden/.../x", t, storage));
+    CHECK(t.path == "/.hidden/.../x");
+}
+
+TEST_CASE("hosts are lower-cased without port", "[target]") {
+    std::string s;
+    CHECK(normalise_host("Example.COM:8080", s) == "example.com");
+    CHECK(normalise_host("[::1]:80", s) == "[::1]");
+    CHECK(normalise_host("plain", s) == "plain");
+}
+
+namespace {
+config::config two_routes() {
+    return config::load_string(R"(
+routes:
+  - name: exact
+    match: { path: /a, methods: [GET] }
+    handler: { static: { status: 200 } }
+  - name: post-a
+    match: { path: /a, methods: [POST] }
+    handler: { static: { status: 201 } }
+  - name: prefix
+    match: { prefix: /p/ }
+    handler: { static: { status: 202 } }
+  - name: host-only
+    match: { prefix: /, host: h.example }
+    handler: { static: { status: 203 } }
+)",
+                               config::format::yaml);
+}
+}  // namespace
+
+TEST_CASE("router: first match wins, 405 lists the allowed methods", "[router]") {
+    router r(two_routes());
+    CHECK(r.match("x", "/a", "GET").matched->name == "exact");
+    CHECK(r.match("x", "/a", "HEAD").matched->name == "exact");
+    CHECK(r.match("x", "/a", "POST").matched->name == "post-a");
+    auto not_allowed = r.match("x", "/a", "DELETE");
+    CHECK(not_allowed.matched == nullptr);
+    CHECK(not_allowed.allow == "GET, HEAD, POST");
+    CHECK(r.match("x", "/p/deep/er", "PUT").matched->name == "prefix");
+    CHECK(r.match("x", "/p", "GET").matched == nullptr);
+    CHECK(r.match("x", "/p", "GET").allow.empty());
+    CHECK(r.match("h.example", "/zzz", "GET").matched->name == "host-only");
+    CHECK(r.match("h.example", "/a", "GET").matched->name == "exact");
+}
+
+TEST_CASE("router refuses handlers this build does not serve", "[router]") {
+    auto cfg = config::load_string(R"(
+upstreams: { origin: { url: "http://127.0.0.1:9000" } }
+routes:
+  - name: api
+    match: { prefix: /api/ }
+    handler: { proxy: { upstream: origin } }
+)",
+                                   config::format::yaml);
+    CHECK_THROWS_WITH(router(cfg), Catch::Contains("proxy"));
+}
+
+TEST_CASE("response serialisation", "[writer]") {
+    lifecycle::response res;
+    res.status = 200;
+    res.fixed_headers = "Content-Type: text/plain\r\n";
+    res.body_ref = "hi";
+    res.headers.emplace_back("X-Ok", "1");
+    res.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: x");
+    res.headers.emplace_back("Bad Name", "v");
+    std::string out;
+    response_meta meta;
+    meta.date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    meta.request_id = "rid";
+    CHECK(append_response(out, res, meta) == 2);
+    CHECK(out ==
+          "HTTP/1.1 200 OK\r\nServer: edged\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+          "Content-Length: 2\r\nX-Request-Id: rid\r\nContent-Type: text/plain\r\nX-Ok: 1\r\n"
+          "\r\nhi");
+
+    out.clear();
+    meta.head = true;
+    meta.close = true;
+    CHECK(append_response(out, res, meta) == 0);
+    CHECK(out.find("Content-Length: 2\r\n") != std::string::npos);
+    CHECK(out.find("Connection: close\r\n") != std::string::npos);
+    CHECK(out.ends_with("\r\n\r\n"));
+
+    out.clear();
+    lifecycle::response empty;
+    empty.status = 204;
+    append_response(out, empty, response_meta{});
+    CHECK(out.find("Content-Length") == std::string::npos);
+}
