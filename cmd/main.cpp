@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     auto cfg = load(config_path);
     if (!cfg) return exit_usage;
     if (check_only) {
-        std::cout << edged::config::to_json(*cfg).dump(2) << "\n";
+        std::cout << edged::config::to_ordered_json(*cfg).dump(2) << "\n";
         return exit_ok;
     }
     // Unbuffered SIGPIPE would kill the process on a write to a closed socket.

@@ -37,17 +37,26 @@ std::string join(const std::vector<std::string>& lines) {
     return out;
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quote(std::string_view s) {
+    return "\"" + std::string(s) + "\"";
+}
 
 std::string describe(const node& n) {
     switch (n.type) {
-        case kind::null: return "nothing";
-        case kind::boolean: return "a boolean";
-        case kind::integer: return "an integer";
-        case kind::real: return "a number with a fraction";
-        case kind::string: return "a string";
-        case kind::list: return "a list";
-        case kind::map: return "a map";
+        case kind::null:
+            return "nothing";
+        case kind::boolean:
+            return "a boolean";
+        case kind::integer:
+            return "an integer";
+        case kind::real:
+            return "a number with a fraction";
+        case kind::string:
+            return "a string";
+        case kind::list:
+            return "a list";
+        case kind::map:
+            return "a map";
     }
     return "something else";
 }
@@ -60,7 +69,9 @@ bool is_tchar(char c) {
     return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
+bool is_token(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+}
 
 bool has_ctl_breaks(std::string_view s) {
     return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
@@ -139,17 +150,34 @@ std::string path_problem(std::string_view p) {
     return "";
 }
 
+// Reads a regular file into `out`; returns why not, or "". Devices and FIFOs are refused: reading
+// /dev/zero as a static body would never finish.
+std::string read_whole_file(const std::filesystem::path& path, std::string& out) {
+    std::error_code ec;
+    auto status = std::filesystem::status(path, ec);
+    if (ec) return ec.message();
+    if (!std::filesystem::is_regular_file(status)) return "not a regular file";
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::strerror(errno ? errno : EIO);
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (in.bad()) return std::strerror(errno ? errno : EIO);
+    out = std::move(content).str();
+    return "";
+}
+
 // ---- the validator ------------------------------------------------------------------------
 
 class validator {
-public:
+  public:
     validator(bool with_lines, std::string base_dir)
         : with_lines_(with_lines), base_dir_(std::move(base_dir)) {}
 
     config run(const node& root);
     std::vector<std::string> take_errors();
 
-private:
+  private:
     struct error_entry {
         int line;
         std::string text;
@@ -167,9 +195,9 @@ private:
     }
 
     // Opens a map section: a missing or empty ("key:") section is an empty map. Reports unknown
-    // and duplicate keys. Returns false (after reporting) when `n` is not a map.
+    // and duplicate keys. When `n` is not a map, ok() is false and the error is already reported.
     class section {
-    public:
+      public:
         section(validator& v, const node* n, std::string path,
                 std::initializer_list<std::string_view> keys)
             : v_(v), n_(n), path_(std::move(path)) {
@@ -208,7 +236,7 @@ private:
             return found;
         }
 
-    private:
+      private:
         validator& v_;
         const node* n_;
         std::string path_;
@@ -265,7 +293,8 @@ private:
         } else if (n.type == kind::string || (n.plain && n.type != kind::null)) {
             d = parse_duration(n.text);
             if (!d) {
-                error(n.line, path, "malformed duration " + quote(n.text) + ": expected " + expected);
+                error(n.line, path,
+                      "malformed duration " + quote(n.text) + ": expected " + expected);
                 return std::nullopt;
             }
         } else {
@@ -390,9 +419,9 @@ config validator::run(const node& root) {
     c.server.listen.push_back(*parse_listen("0.0.0.0:8080"));
     c.admin.listen = *parse_listen("127.0.0.1:9901");
 
-    section top(*this, &root, "",
-                {"server", "admin", "shutdown", "log", "lifecycle", "worker_pool", "upstreams",
-                 "routes"});
+    section top(
+        *this, &root, "",
+        {"server", "admin", "shutdown", "log", "lifecycle", "worker_pool", "upstreams", "routes"});
     if (!top.ok()) return c;
 
     read_server(top.get("server"), c.server);
@@ -485,9 +514,9 @@ void validator::read_server(const node* n, server_config& out) {
 }
 
 void validator::read_lifecycle(const node* n, lifecycle_config& out) {
-    section s(*this, n, "lifecycle",
-              {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget",
-               "max_background_tasks"});
+    section s(
+        *this, n, "lifecycle",
+        {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget", "max_background_tasks"});
     read_int(s, "max_wait_until", out.max_wait_until, 0, 1024);
     read_int(s, "max_subrequests", out.max_subrequests, 0, 10'000);
     read_dur(s, "wall_budget", out.wall_budget, false);
@@ -597,10 +626,11 @@ void validator::read_upstreams(const node* n, std::vector<upstream_config>& out)
     for (const auto& m : n->members) {
         const std::string path = "upstreams." + m.key;
         if (!upstream_names_.insert(m.key).second) continue;  // duplicate, reported above
-        if (!std::all_of(m.key.begin(), m.key.end(), [](char c) {
-                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-                       c == '-';
-            }) ||
+        if (!std::all_of(m.key.begin(), m.key.end(),
+                         [](char c) {
+                             return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                    c == '.' || c == '-';
+                         }) ||
             m.key.empty()) {
             error(m.line, path, "invalid upstream name: use letters, digits, '_', '.' and '-'");
         }
@@ -853,18 +883,15 @@ void validator::read_static(const node& n, const std::string& path, static_handl
         auto absolute = std::filesystem::absolute(p, ec);
         if (!ec) p = absolute;
         p = p.lexically_normal();
-        errno = 0;
-        std::ifstream in(p, std::ios::binary);
-        std::ostringstream content;
-        if (in) content << in.rdbuf();
-        if (!in || in.bad() || std::filesystem::is_directory(p, ec)) {
-            error(file->line, s.key("file"),
-                  "cannot read " + quote(p.string()) + ": " + std::strerror(errno ? errno : EIO));
+        std::string content;
+        auto problem = read_whole_file(p, content);
+        if (!problem.empty()) {
+            error(file->line, s.key("file"), "cannot read " + quote(p.string()) + ": " + problem);
             return;
         }
         // The resolved path is kept so that to_json() names a file that loads from anywhere.
         out.file = p.string();
-        out.body = content.str();
+        out.body = std::move(content);
     }
 }
 
@@ -1002,19 +1029,14 @@ config load_string(std::string_view text, format fmt, const std::string& base_di
 }
 
 config load_file(const std::string& path) {
-    errno = 0;
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    if (in) text << in.rdbuf();
-    std::error_code ec;
-    if (!in || std::filesystem::is_directory(path, ec)) {
-        throw config_error({path + ": cannot read the file: " + std::strerror(errno ? errno : EIO)});
-    }
+    std::string text;
+    auto problem = read_whole_file(path, text);
+    if (!problem.empty()) throw config_error({path + ": cannot read the file: " + problem});
     std::filesystem::path p(path);
     std::string base_dir = p.parent_path().string();
     if (base_dir.empty()) base_dir = ".";
     const bool json = lower(p.extension().string()) == ".json";
-    config c = load_string(text.str(), json ? format::json : format::yaml, base_dir);
+    config c = load_string(text, json ? format::json : format::yaml, base_dir);
     c.source = path;
     return c;
 }

@@ -57,7 +57,9 @@ struct action_visitor {
                   {"body", a.body},
                   {"retry", a.retry}}}};
     }
-    ojson operator()(const mirror_action& a) const { return {{"mirror", {{"upstream", a.upstream}}}}; }
+    ojson operator()(const mirror_action& a) const {
+        return {{"mirror", {{"upstream", a.upstream}}}};
+    }
     ojson operator()(const log_action& a) const { return {{"log", {{"message", a.message}}}}; }
 };
 
@@ -72,7 +74,8 @@ ojson route_json(const route_config& r) {
     ojson lifecycle = ojson::object();
     if (r.lifecycle.max_wait_until) lifecycle["max_wait_until"] = *r.lifecycle.max_wait_until;
     if (r.lifecycle.max_subrequests) lifecycle["max_subrequests"] = *r.lifecycle.max_subrequests;
-    if (r.lifecycle.wall_budget) lifecycle["wall_budget"] = format_duration(*r.lifecycle.wall_budget);
+    if (r.lifecycle.wall_budget)
+        lifecycle["wall_budget"] = format_duration(*r.lifecycle.wall_budget);
     if (r.lifecycle.cpu_budget) lifecycle["cpu_budget"] = format_duration(*r.lifecycle.cpu_budget);
 
     ojson after = ojson::array();
@@ -143,6 +146,8 @@ nlohmann::ordered_json to_ordered_json(const config& c) {
     };
 }
 
-nlohmann::json to_json(const config& c) { return nlohmann::json(to_ordered_json(c)); }
+nlohmann::json to_json(const config& c) {
+    return nlohmann::json(to_ordered_json(c));
+}
 
 }  // namespace edged::config

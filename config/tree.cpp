@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <regex>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 namespace edged::config::detail {
 
@@ -19,8 +19,7 @@ namespace {
 // a boolean; resolving here keeps the rules small and explicit.
 node::kind resolve_plain(const std::string& s) {
     if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return node::kind::null;
-    if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" ||
-        s == "FALSE") {
+    if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" || s == "FALSE") {
         return node::kind::boolean;
     }
     static const std::regex integer{R"([-+]?[0-9]+)"};
@@ -97,7 +96,7 @@ int line_at(std::string_view text, std::size_t position) {
 // Builds the tree from SAX events so that object keys keep their order and duplicates survive
 // for the validator to report.
 class json_builder {
-public:
+  public:
     using json = nlohmann::json;
 
     json_builder(std::string_view text, node& root, std::string& error)
@@ -150,12 +149,19 @@ public:
         stack_.pop_back();
         return true;
     }
-    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-        error_ = "line " + std::to_string(line_at(text_, position)) + ": " + e.what();
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& e) {
+        // nlohmann's text reads "[json.exception.parse_error.101] parse error at line 1, column 9:
+        // syntax error ..."; keep the part after the position, which we give as "line N: ".
+        std::string what = e.what();
+        auto at = what.find("column ");
+        if (at != std::string::npos) at = what.find(": ", at);
+        if (at != std::string::npos) what.erase(0, at + 2);
+        error_ = "line " + std::to_string(line_at(text_, position)) + ": " + what;
         return false;
     }
 
-private:
+  private:
     static node number(std::string digits) {
         node n;
         n.type = node::kind::integer;
