@@ -121,7 +121,10 @@ void connection::start() {
 
 void connection::set_phase(phase p, std::chrono::milliseconds timeout) {
     phase_ = p;
-    deadline_ = timeout.count() > 0 ? clock::now() + timeout : clock::time_point::max();
+    // The worker's coarse clock (refreshed by each sweep) saves a clock read per phase change;
+    // adding one sweep interval makes a timeout fire late by at most two intervals, never early.
+    deadline_ = timeout.count() > 0 ? owner_.coarse_now() + timeout + worker::sweep_interval
+                                    : clock::time_point::max();
 }
 
 void connection::on_tick(clock::time_point now) {
@@ -348,7 +351,18 @@ void connection::respond(clock::time_point received) {
 
 net::awaitable<bool> connection::flush() {
     set_phase(phase::writing, owner_.cfg().server.timeouts.write);
-    auto [ec, n] = co_await net::async_write(socket_, net::buffer(out_), token);
+    // One write_some is the common case (a small batch into an empty socket buffer); loop for
+    // the rest. Cheaper than the composed async_write for that case.
+    error_code ec;
+    for (std::size_t sent = 0; sent < out_.size();) {
+        auto [wec, n] = co_await socket_.async_write_some(
+            net::buffer(out_.data() + sent, out_.size() - sent), token);
+        if (wec) {
+            ec = wec;
+            break;
+        }
+        sent += n;
+    }
     out_.clear();
     const auto now = clock::now();
     const bool access = owner_.cfg().log.access;

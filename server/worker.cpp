@@ -8,8 +8,6 @@ namespace edged::server {
 namespace {
 
 using namespace std::chrono_literals;
-// Resolution of every connection timeout: the sweep runs this often.
-constexpr auto sweep_interval = 100ms;
 
 // Sent to a connection accepted over max_connections, then the socket is closed.
 constexpr std::string_view over_capacity =
@@ -109,6 +107,7 @@ void worker::arm_sweep() {
     sweep_.async_wait([this](error_code ec) {
         if (ec) return;
         const auto now = connection::clock::now();
+        coarse_now_ = now;
         // on_tick may close a socket but never destroys a connection synchronously (its
         // coroutine still holds it), so iterating the list is safe.
         for (auto& c : connections_) c.on_tick(now);

@@ -55,6 +55,10 @@ class worker {
     bool draining() const { return draining_; }
     net::io_context& context() { return ioc_; }
     void connection_closed();
+    // Refreshed by every sweep; for deadlines that tolerate one sweep interval of error.
+    std::chrono::steady_clock::time_point coarse_now() const { return coarse_now_; }
+    // Resolution of every connection timeout: the sweep runs this often.
+    static constexpr std::chrono::milliseconds sweep_interval{100};
 
   private:
     net::awaitable<void> accept_loop(tcp::acceptor& acceptor);
@@ -69,6 +73,7 @@ class worker {
     lifecycle::lifecycle_pool lifecycles_;
     lifecycle::id_generator ids_;
     http_date date_;
+    std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
     bool draining_ = false;
     bool drained_notified_ = false;
     std::function<void()> on_drained_;
