@@ -90,6 +90,9 @@ int run(edged::config::config cfg, const std::string& path) {
             .unum("connections_accepted", s.connections_accepted)
             .unum("connections_rejected", s.connections_rejected)
             .unum("connections_closed_at_grace", s.connections_forced)
+            .unum("tasks_pending", s.tasks_pending)
+            .unum("tasks_drained", s.tasks_drained)
+            .unum("tasks_cancelled", s.tasks_cancelled)
             .num("drain_ms", s.drain_time.count())
             .info();
         log::flush();

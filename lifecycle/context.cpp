@@ -1,5 +1,7 @@
 #include "lifecycle/context.hpp"
 
+#include <utility>
+
 namespace edged::lifecycle {
 namespace {
 thread_local const context* current = nullptr;
@@ -14,6 +16,9 @@ context_scope::context_scope(const context* ctx) : previous_(current) {
 }
 context_scope::~context_scope() {
     current = previous_;
+}
+const context* context_scope::exchange(const context* ctx) {
+    return std::exchange(current, ctx);
 }
 
 void context::reset() {

@@ -10,9 +10,13 @@
 
 #include <any>
 #include <chrono>
+#include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "lifecycle/request_id.hpp"
 
@@ -23,11 +27,24 @@ namespace edged::lifecycle {
 template <class T>
 class local_key {};
 
+class request_lifecycle;
+
 class context {
-  public:
+public:
+    // Registers background work that runs after the response is flushed, under the request's
+    // wall and CPU budgets. Fails (and counts the task as rejected:overflow) past
+    // lifecycle.max_wait_until for this request or lifecycle.max_background_tasks for the
+    // process. Tasks may register further tasks within the same bound. The task must not hold
+    // references into the request: copy what it needs (the request is gone after the flush).
+    std::error_code wait_until(std::string name, boost::asio::awaitable<void> task);
+    // What is left of the post-response budgets (the full budgets before the flush).
+    std::chrono::nanoseconds wall_left() const;
+    std::chrono::nanoseconds cpu_left() const;
+
     std::string_view id() const { return id_.view(); }
     std::string_view route() const { return route_; }
     std::string_view method() const { return method_; }
+    // The target's views below are valid while the handler runs, not in background tasks.
     std::string_view path() const { return path_; }    // normalised, without the query
     std::string_view query() const { return query_; }  // without '?', may be empty
     std::string_view host() const { return host_; }    // lower case, without port
@@ -67,7 +84,9 @@ class context {
     // Back to the state of a fresh context; keeps capacity for reuse.
     void reset();
 
-  private:
+private:
+    friend class request_lifecycle;
+    request_lifecycle* lifecycle_ = nullptr;
     request_id id_;
     std::string_view route_, prefix_, method_, path_, query_, host_;
     std::vector<std::pair<const void*, std::any>> locals_;
@@ -77,13 +96,15 @@ class context {
 const context* current_context();
 
 class context_scope {
-  public:
+public:
     explicit context_scope(const context* ctx);
     ~context_scope();
     context_scope(const context_scope&) = delete;
     context_scope& operator=(const context_scope&) = delete;
+    // Makes `ctx` current and returns the previous one (for scopes that are not lexical).
+    static const context* exchange(const context* ctx);
 
-  private:
+private:
     const context* previous_;
 };
 

@@ -8,7 +8,7 @@
 namespace edged::lifecycle {
 
 class handler {
-  public:
+public:
     virtual ~handler() = default;
     // Runs on the connection's I/O thread inside the request's context scope. Must not block.
     // Exceptions are caught by the caller and answered with 500.

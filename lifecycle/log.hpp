@@ -27,7 +27,7 @@ void flush();
 void append_escaped(fmt::memory_buffer& out, std::string_view s);
 
 class event {
-  public:
+public:
     explicit event(std::string_view msg);
     event& str(std::string_view key, std::string_view value);
     event& num(std::string_view key, std::int64_t value);
@@ -43,7 +43,7 @@ class event {
     void error() { emit(spdlog::level::err); }
     void debug() { emit(spdlog::level::debug); }
 
-  private:
+private:
     void key(std::string_view k);
     fmt::memory_buffer buf_;
     bool has_request_id_ = false;

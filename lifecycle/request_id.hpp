@@ -9,7 +9,7 @@
 namespace edged::lifecycle {
 
 class request_id {
-  public:
+public:
     static constexpr std::size_t max_length = 64;
 
     request_id() = default;
@@ -35,19 +35,19 @@ class request_id {
     // 16 lower-case hex digits of `bits`.
     void set_generated(std::uint64_t bits);
 
-  private:
+private:
     char buf_[max_length];
     std::size_t len_ = 0;
 };
 
 // A fast per-thread generator for request ids (splitmix64 over a random seed). Not for secrets.
 class id_generator {
-  public:
+public:
     explicit id_generator(std::uint64_t seed) : state_(seed) {}
     static id_generator seeded();  // from std::random_device
     std::uint64_t operator()();
 
-  private:
+private:
     std::uint64_t state_;
 };
 

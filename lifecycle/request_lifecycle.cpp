@@ -2,67 +2,253 @@
 
 #include <exception>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+
+#include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
+#include "lifecycle/runtime.hpp"
 
 namespace edged::lifecycle {
 
+namespace net = boost::asio;
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
 
-void request_lifecycle::begin(clock::time_point at) {
+// context's half of the handler API forwards to its lifecycle.
+std::error_code context::wait_until(std::string name, net::awaitable<void> task) {
+    return lifecycle_->wait_until(std::move(name), std::move(task));
+}
+std::chrono::nanoseconds context::wall_left() const {
+    return lifecycle_->get_budget().wall_left(std::chrono::steady_clock::now());
+}
+std::chrono::nanoseconds context::cpu_left() const {
+    return lifecycle_->get_budget().cpu_left();
+}
+
+request_lifecycle::request_lifecycle(runtime& rt) : runtime_(rt), wall_timer_(rt.context()) {
+    ctx_.lifecycle_ = this;
+}
+
+request_lifecycle::~request_lifecycle() = default;
+
+net::io_context::executor_type request_lifecycle::io_executor() const {
+    return runtime_.context().get_executor();
+}
+
+void request_lifecycle::begin(clock::time_point at, const lifecycle_limits& limits) {
+    ++generation_;
     phase_ = phase::receiving;
     received_at_ = at;
+    limits_ = limits;
+    budget_.reset(limits.budget);
+    tasks_.clear();
+    running_ = 0;
+    rejected_ = 0;
+    outcomes_ = {};
+    cancelling_ = false;
+    owner_released_ = false;
+    cpu_check_posted_ = false;
+}
+
+void request_lifecycle::set_limits(const lifecycle_limits& limits) {
+    limits_ = limits;
+    budget_.reset(limits.budget);
 }
 
 response request_lifecycle::handle(handler& h, const request& req) {
     phase_ = phase::handling;
-    context_scope scope(&ctx_);
-    handler_started_ = clock::now();
     response res;
-    try {
-        res = h.handle(req, ctx_);
-    } catch (const std::exception& e) {
-        log::event("handler failed").str("route", ctx_.route()).str("error", e.what()).error();
-        res = response{};
-        res.status = 500;
-        res.body_ref = "internal server error\n";
-    } catch (...) {
-        log::event("handler failed").str("route", ctx_.route()).str("error", "unknown").error();
-        res = response{};
-        res.status = 500;
-        res.body_ref = "internal server error\n";
+    {
+        context_scope scope(&ctx_);
+        handler_started_ = runtime_.clock().now();
+        try {
+            res = h.handle(req, ctx_);
+        } catch (const std::exception& e) {
+            log::event("handler failed").str("route", ctx_.route()).str("error", e.what()).error();
+            res = response{};
+            res.status = 500;
+            res.body_ref = "internal server error\n";
+        } catch (...) {
+            log::event("handler failed").str("route", ctx_.route()).str("error", "unknown").error();
+            res = response{};
+            res.status = 500;
+            res.body_ref = "internal server error\n";
+        }
+        handled_at_ = runtime_.clock().now();
     }
-    handled_at_ = clock::now();
+    budget_.charge(handled_at_ - handler_started_);
     phase_ = phase::responding;
     return res;
 }
 
+std::error_code request_lifecycle::wait_until(std::string name, net::awaitable<void> body) {
+    runtime_.counters().registered.fetch_add(1, std::memory_order_relaxed);
+    std::error_code why;
+    if (phase_ == phase::closed || cancelling_) {
+        why = errc::lifecycle_closed;
+    } else if (tasks_.size() >= limits_.max_wait_until) {
+        why = errc::wait_until_overflow;
+    } else if (!runtime_.try_reserve_task()) {
+        why = errc::background_full;
+    }
+    if (why) {
+        reject(name, why);
+        return why;
+    }
+    auto t = std::make_unique<task>();
+    t->name = std::move(name);
+    t->body.emplace(std::move(body));
+    tasks_.push_back(std::move(t));
+    if (phase_ == phase::draining) start(*tasks_.back());
+    return {};
+}
+
+void request_lifecycle::reject(std::string_view name, std::error_code why) {
+    ++rejected_;
+    ++outcomes_[static_cast<std::size_t>(outcome::rejected_overflow)];
+    runtime_.counters().count(outcome::rejected_overflow);
+    log::event("background task rejected")
+        .request_id(ctx_.id())
+        .str("task", name)
+        .str("outcome", to_string(outcome::rejected_overflow))
+        .str("reason", why.message())
+        .warn();
+}
+
 void request_lifecycle::flushed(clock::time_point at) {
     flushed_at_ = at;
-    close();
+    start_drain(at);
 }
 
 void request_lifecycle::abandon() {
-    close();
+    if (phase_ < phase::draining) start_drain(runtime_.clock().now());
+}
+
+void request_lifecycle::start_drain(clock::time_point from) {
+    if (tasks_.empty()) {
+        close();
+        return;
+    }
+    phase_ = phase::draining;
+    budget_.start_wall(from);
+    runtime_.track(*this);
+    wall_timer_.expires_at(budget_.wall_deadline());
+    wall_timer_.async_wait([this, gen = generation_](boost::system::error_code ec) {
+        if (!ec && gen == generation_) cancel(outcome::cancelled_wall_budget);
+    });
+    // co_spawn posts the start of each task, so none runs (or ends) inside this loop.
+    for (std::size_t i = 0; i < tasks_.size(); ++i) start(*tasks_[i]);
+}
+
+void request_lifecycle::start(task& t) {
+    t.running = true;
+    ++running_;
+    net::co_spawn(get_executor(), std::move(*t.body),
+                  net::bind_cancellation_slot(
+                      t.cancel.slot(), [this, &t](std::exception_ptr e) { on_task_end(t, e); }));
+    t.body.reset();
+}
+
+void request_lifecycle::on_task_end(task& t, std::exception_ptr e) {
+    t.running = false;
+    t.ended = true;
+    --running_;
+    runtime_.release_task();
+    outcome o = outcome::completed;
+    if (t.cancel_reason) {
+        o = *t.cancel_reason;
+    } else if (e) {
+        o = outcome::failed;
+        std::string what = "unknown exception";
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            what = ex.what();
+        } catch (...) {
+        }
+        log::event("background task failed")
+            .request_id(ctx_.id())
+            .str("task", t.name)
+            .str("error", what)
+            .error();
+    }
+    ++outcomes_[static_cast<std::size_t>(o)];
+    runtime_.counters().count(o);
+    if (phase_ == phase::draining && running_ == 0) close();
+}
+
+void request_lifecycle::cancel(outcome reason) {
+    if (phase_ != phase::draining) return;
+    cancelling_ = true;
+    wall_timer_.cancel();
+    for (auto& t : tasks_) {
+        if (!t->running || t->cancel_reason) continue;
+        t->cancel_reason = reason;
+        t->cancel.emit(net::cancellation_type::terminal);
+    }
 }
 
 void request_lifecycle::close() {
+    const bool had_tasks = !tasks_.empty() || rejected_ > 0;
     phase_ = phase::closed;
+    wall_timer_.cancel();
+    runtime_.untrack(*this);
+    if (had_tasks) {
+        const auto now = runtime_.clock().now();
+        log::event e("lifecycle closed");
+        e.request_id(ctx_.id()).str("route", ctx_.route()).unum("tasks", tasks_registered());
+        for (std::size_t i = 0; i < outcome_count; ++i)
+            if (outcomes_[i]) e.unum(to_string(static_cast<outcome>(i)), outcomes_[i]);
+        if (flushed_at_ != clock::time_point{})
+            e.num("post_response_us", duration_cast<microseconds>(now - flushed_at_).count());
+        e.num("cpu_us", duration_cast<microseconds>(budget_.cpu_used()).count());
+        e.info();
+    }
+    if (owner_released_) runtime_.pool().recycle(this);
 }
 
-microseconds request_lifecycle::handler_time() const {
+void request_lifecycle::owner_released() {
+    owner_released_ = true;
+    if (phase_ == phase::closed || phase_ == phase::idle) {
+        runtime_.pool().recycle(this);
+    } else if (phase_ < phase::draining) {
+        abandon();  // the connection died before the flush: tasks run all the same
+    }
+}
+
+void request_lifecycle::begin_segment() noexcept {
+    if (segment_depth_++ != 0) return;
+    segment_start_ = runtime_.clock().now();
+    segment_previous_ = context_scope::exchange(&ctx_);
+}
+
+void request_lifecycle::end_segment() noexcept {
+    if (--segment_depth_ != 0) return;
+    budget_.charge(runtime_.clock().now() - segment_start_);
+    context_scope::exchange(segment_previous_);
+    // A segment cannot be interrupted; the budget is enforced when it yields. The cancel is
+    // posted so it never runs inside a task's own frame.
+    if (phase_ == phase::draining && !cancelling_ && !cpu_check_posted_ &&
+        budget_.cpu_exhausted()) {
+        cpu_check_posted_ = true;
+        net::post(io_executor(), [this, gen = generation_] {
+            if (gen == generation_) cancel(outcome::cancelled_cpu_budget);
+        });
+    }
+}
+
+std::chrono::microseconds request_lifecycle::handler_time() const {
     return duration_cast<microseconds>(handled_at_ - handler_started_);
 }
 
-microseconds request_lifecycle::time_to_flush() const {
+std::chrono::microseconds request_lifecycle::time_to_flush() const {
     return duration_cast<microseconds>(flushed_at_ - received_at_);
 }
 
 void lifecycle_pool::deleter::operator()(request_lifecycle* lc) const {
-    if (lc->pool_)
-        lc->pool_->release(lc);
-    else
-        delete lc;
+    lc->owner_released();
 }
 
 lifecycle_pool::~lifecycle_pool() {
@@ -72,21 +258,22 @@ lifecycle_pool::~lifecycle_pool() {
 lifecycle_pool::handle lifecycle_pool::acquire() {
     request_lifecycle* lc;
     if (free_.empty()) {
-        lc = new request_lifecycle;
+        lc = new request_lifecycle(runtime_);
     } else {
         lc = free_.back();
         free_.pop_back();
     }
-    lc->pool_ = this;
     lc->phase_ = request_lifecycle::phase::idle;
+    lc->owner_released_ = false;
     ++live_;
     return handle(lc);
 }
 
-void lifecycle_pool::release(request_lifecycle* lc) {
+void lifecycle_pool::recycle(request_lifecycle* lc) {
     --live_;
-    if (lc->phase_ != request_lifecycle::phase::closed) lc->abandon();
     lc->ctx_.reset();
+    lc->tasks_.clear();
+    lc->phase_ = request_lifecycle::phase::idle;
     if (free_.size() < max_idle_) {
         free_.push_back(lc);
     } else {

@@ -13,13 +13,13 @@
 namespace edged::server {
 
 class admin {
-  public:
+public:
     admin(net::io_context& ioc, server_state& state);
     tcp::endpoint listen(const tcp::endpoint& ep);
     void start();
     void stop();
 
-  private:
+private:
     net::awaitable<void> accept_loop();
     net::awaitable<void> serve(tcp::socket socket);
     http::response<http::string_body> answer(const http::request<http::string_body>& req) const;

@@ -275,8 +275,8 @@ connection::parse_status connection::try_parse() {
 
 void connection::respond(clock::time_point received) {
     auto& req = parser_->get();
-    auto lc = owner_.lifecycles().acquire();
-    lc->begin(received);
+    auto lc = owner_.runtime().pool().acquire();
+    lc->begin(received, owner_.default_limits());
     auto& ctx = lc->ctx();
 
     std::string_view incoming_id;
@@ -312,6 +312,7 @@ void connection::respond(clock::time_point received) {
             route_name = r.name;
             ctx.set_route(r.name,
                           r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
+            lc->set_limits(r.limits);
             res = lc->handle(*r.handler, req);
         } else if (!match.allow.empty()) {
             res = text_response(405, error_body(405));

@@ -32,7 +32,7 @@ class worker;
 class connection : public std::enable_shared_from_this<connection>,
                    public boost::intrusive::list_base_hook<
                        boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
-  public:
+public:
     using clock = std::chrono::steady_clock;
     enum class phase { idle, header, body, handling, writing, lingering, closed };
 
@@ -48,7 +48,7 @@ class connection : public std::enable_shared_from_this<connection>,
     // Closes the socket at once (shutdown grace exceeded).
     void close_now();
 
-  private:
+private:
     enum class parse_status { complete, need_more, failed };
 
     net::awaitable<void> run();

@@ -7,7 +7,7 @@
 namespace edged::server {
 
 class http_date {
-  public:
+public:
     // "Sun, 06 Nov 1994 08:49:37 GMT" for the current second.
     std::string_view now() {
         std::time_t t = std::time(nullptr);
@@ -15,7 +15,7 @@ class http_date {
         return {buf_, 29};
     }
 
-  private:
+private:
     void refresh(std::time_t t);
     std::time_t cached_ = -1;
     char buf_[32] = {};

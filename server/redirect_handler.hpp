@@ -10,11 +10,11 @@
 namespace edged::server {
 
 class redirect_handler final : public lifecycle::handler {
-  public:
+public:
     explicit redirect_handler(const config::redirect_handler& cfg);
     lifecycle::response handle(const lifecycle::request& req, lifecycle::context& ctx) override;
 
-  private:
+private:
     config::redirect_handler cfg_;
 };
 

@@ -12,7 +12,7 @@ namespace {
 
 // "HTTP/1.1 200 OK\r\n" for every status code, built once.
 class status_lines {
-  public:
+public:
     status_lines() {
         for (unsigned code = 100; code < 600; ++code) {
             auto reason = http::obsolete_reason(static_cast<http::status>(code));
@@ -28,7 +28,7 @@ class status_lines {
         return lines_[code - 100];
     }
 
-  private:
+private:
     std::array<std::string, 500> lines_;
 };
 

@@ -24,6 +24,16 @@ bool route::allows(std::string_view method) const {
     return false;
 }
 
+lifecycle::lifecycle_limits lifecycle_limits_of(const config::lifecycle_config& d,
+                                                const config::lifecycle_overrides& r) {
+    lifecycle::lifecycle_limits l;
+    l.max_wait_until = r.max_wait_until.value_or(d.max_wait_until);
+    l.max_subrequests = r.max_subrequests.value_or(d.max_subrequests);
+    l.budget.wall = r.wall_budget.value_or(d.wall_budget);
+    l.budget.cpu = r.cpu_budget.value_or(d.cpu_budget);
+    return l;
+}
+
 namespace {
 
 std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc) {
@@ -63,8 +73,19 @@ router::router(const config::config& cfg) {
         r.host = rc.match.host;
         r.methods = rc.match.methods;
         r.handler = make_handler(rc);
+        r.limits = lifecycle_limits_of(cfg.lifecycle, rc.lifecycle);
         routes_.push_back(std::move(r));
     }
+}
+
+void router::set_handler(std::string_view name, std::unique_ptr<lifecycle::handler> h) {
+    for (auto& r : routes_) {
+        if (r.name == name) {
+            r.handler = std::move(h);
+            return;
+        }
+    }
+    throw std::invalid_argument("no route named " + std::string(name));
 }
 
 router::result router::match(std::string_view host, std::string_view path,

@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "lifecycle/handler.hpp"
+#include "lifecycle/request_lifecycle.hpp"
 
 namespace edged::server {
 
@@ -24,13 +25,18 @@ struct route {
     std::optional<std::string> host;
     std::vector<std::string> methods;  // empty = any
     std::unique_ptr<lifecycle::handler> handler;
+    lifecycle::lifecycle_limits limits;  // lifecycle defaults with the route's overrides
 
     bool matches_target(std::string_view host, std::string_view path) const;
     bool allows(std::string_view method) const;
 };
 
+// The lifecycle limits of `defaults` with a route's overrides applied.
+lifecycle::lifecycle_limits lifecycle_limits_of(const config::lifecycle_config& defaults,
+                                                const config::lifecycle_overrides& route = {});
+
 class router {
-  public:
+public:
     // Builds every route's handler. Throws std::runtime_error naming the route when a handler
     // cannot be built (for example a handler kind this build does not serve yet).
     explicit router(const config::config& cfg);
@@ -43,8 +49,11 @@ class router {
     result match(std::string_view host, std::string_view path, std::string_view method) const;
 
     const std::vector<route>& routes() const { return routes_; }
+    // Replaces the handler of the route `name` (for programs that embed edged and write their
+    // handlers in C++). Throws std::invalid_argument for an unknown route.
+    void set_handler(std::string_view name, std::unique_ptr<lifecycle::handler> h);
 
-  private:
+private:
     std::vector<route> routes_;
 };
 

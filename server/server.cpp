@@ -22,7 +22,7 @@ server::server(config::config cfg)
     : cfg_(std::move(cfg)),
       threads_(cfg_.server.threads ? cfg_.server.threads
                                    : std::max(1u, std::thread::hardware_concurrency())),
-      routes_(std::make_shared<const router>(cfg_)),
+      routes_(std::make_shared<router>(cfg_)),
       control_(1),
       admin_(control_, state_),
       drain_timer_(control_),
@@ -30,6 +30,11 @@ server::server(config::config cfg)
 
 server::~server() {
     for (auto& w : workers_) w->stop();
+}
+
+void server::set_handler(std::string_view route, std::unique_ptr<lifecycle::handler> h) {
+    if (!workers_.empty()) throw std::logic_error("set_handler after start");
+    routes_->set_handler(route, std::move(h));
 }
 
 void server::start() {
@@ -82,6 +87,9 @@ void server::shutdown() {
     net::post(control_, [this] {
         shutdown_started_ = std::chrono::steady_clock::now();
         state_.ready = false;
+        summary_.tasks_pending = static_cast<std::uint64_t>(state_.tasks.running.load());
+        tasks_ended_at_start_ = state_.tasks.ended();
+        tasks_cancelled_at_start_ = state_.tasks.get(lifecycle::outcome::cancelled_shutdown);
         lifecycle::log::event("shutdown started")
             .str("drain_delay", config::format_duration(cfg_.shutdown.drain_delay))
             .str("grace", config::format_duration(cfg_.shutdown.grace))
@@ -122,6 +130,10 @@ void server::finish() {
     admin_.stop();
     for (auto& w : workers_) w->stop();  // closes what is left, joins
     summary_.requests = state_.requests.load();
+    summary_.tasks_cancelled =
+        state_.tasks.get(lifecycle::outcome::cancelled_shutdown) - tasks_cancelled_at_start_;
+    summary_.tasks_drained =
+        state_.tasks.ended() - tasks_ended_at_start_ - summary_.tasks_cancelled;
     summary_.connections_accepted = state_.connections_accepted.load();
     summary_.connections_rejected = state_.connections_rejected.load();
     summary_.drain_time =

@@ -32,17 +32,22 @@ struct shutdown_summary {
     std::uint64_t connections_rejected = 0;
     std::uint64_t connections_forced = 0;  // still open when the grace ran out
     bool graceful = true;                  // every connection finished before the grace
+    std::uint64_t tasks_pending = 0;       // background tasks running when shutdown began
+    std::uint64_t tasks_drained = 0;       // background tasks that ended on their own since
+    std::uint64_t tasks_cancelled = 0;     // cancelled:shutdown
     std::chrono::milliseconds drain_time{0};
 };
 
 class server {
-  public:
+public:
     // Builds the route table; throws std::runtime_error for a config it cannot serve.
     explicit server(config::config cfg);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
+    // Replaces a route's handler with one written in C++; only before start().
+    void set_handler(std::string_view route, std::unique_ptr<lifecycle::handler> h);
     // Binds every listener (throws boost::system::system_error naming the address on failure)
     // and starts the I/O threads. Logs one line per listener.
     void start();
@@ -58,13 +63,13 @@ class server {
     const shutdown_summary& summary() const { return summary_; }
     unsigned threads() const { return threads_; }
 
-  private:
+private:
     void on_worker_drained();
     void finish();
 
     config::config cfg_;
     unsigned threads_;
-    std::shared_ptr<const router> routes_;
+    std::shared_ptr<router> routes_;  // mutable until start(), then shared read-only
     server_state state_;
     net::io_context control_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
@@ -81,6 +86,7 @@ class server {
     net::steady_timer drain_timer_;
     net::steady_timer grace_timer_;
     shutdown_summary summary_;
+    std::uint64_t tasks_ended_at_start_ = 0, tasks_cancelled_at_start_ = 0;
 };
 
 // "0.0.0.0:8080", "[::1]:0" -> endpoint; throws std::invalid_argument.

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "lifecycle/outcome.hpp"
+
 namespace edged::server {
 
 struct server_state {
@@ -13,6 +15,7 @@ struct server_state {
     std::atomic<std::uint64_t> connections_accepted{0};
     std::atomic<std::uint64_t> connections_rejected{0};  // over max_connections
     std::atomic<std::uint64_t> requests{0};
+    lifecycle::task_counters tasks;
 };
 
 }  // namespace edged::server

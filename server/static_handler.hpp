@@ -11,11 +11,11 @@
 namespace edged::server {
 
 class static_handler final : public lifecycle::handler {
-  public:
+public:
     explicit static_handler(const config::static_handler& cfg);
     lifecycle::response handle(const lifecycle::request& req, lifecycle::context& ctx) override;
 
-  private:
+private:
     unsigned status_;
     std::string headers_;  // "Name: value\r\n" lines
     std::string body_;

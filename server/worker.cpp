@@ -23,8 +23,15 @@ worker::worker(unsigned index, const config::config& cfg, std::shared_ptr<const 
       routes_(std::move(routes)),
       state_(state),
       ids_(lifecycle::id_generator::seeded()),
+      default_limits_(lifecycle_limits_of(cfg.lifecycle)),
       ioc_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
-      sweep_(ioc_) {}
+      runtime_(std::make_unique<lifecycle::runtime>(ioc_, state.tasks,
+                                                    cfg.lifecycle.max_background_tasks)),
+      sweep_(ioc_) {
+    runtime_->on_idle([this] {
+        if (draining_) net::post(ioc_, [this] { check_drained(); });
+    });
+}
 
 worker::~worker() {
     stop();
@@ -130,12 +137,14 @@ void worker::begin_drain() {
 
 void worker::force_close() {
     net::post(ioc_, [this] {
+        runtime_->cancel_all(lifecycle::outcome::cancelled_shutdown);
         for (auto& c : connections_) c.close_now();
     });
 }
 
 void worker::check_drained() {
-    if (!draining_ || drained_notified_ || !connections_.empty()) return;
+    if (!draining_ || drained_notified_ || !connections_.empty() || runtime_->draining() > 0)
+        return;
     drained_notified_ = true;
     if (on_drained_) on_drained_();
 }
@@ -147,6 +156,7 @@ void worker::stop() {
         error_code ec;
         sweep_.cancel();
         for (auto& a : acceptors_) a->close(ec);
+        runtime_->cancel_all(lifecycle::outcome::cancelled_shutdown);
         for (auto& c : connections_) c.close_now();
         guard_.reset();
     });

@@ -5,8 +5,8 @@
 // Responsibilities: accept (enforcing max_connections), keep the list of live connections, sweep
 // their timeouts, drain them on shutdown, and own the per-thread pools the connections use.
 //
-// Member order matters: the lifecycle pool and scratch state are declared before the io_context,
-// so the io_context (and with it every pending connection coroutine) is destroyed first.
+// Draining on shutdown waits for both the connections and the background tasks of this thread;
+// force_close() cancels the tasks (cancelled:shutdown) and closes the connections.
 
 #include <chrono>
 #include <functional>
@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
+#include "lifecycle/runtime.hpp"
 #include "server/connection.hpp"
 #include "server/http_date.hpp"
 #include "server/net.hpp"
@@ -28,7 +29,7 @@
 namespace edged::server {
 
 class worker {
-  public:
+public:
     worker(unsigned index, const config::config& cfg, std::shared_ptr<const router> routes,
            server_state& state);
     ~worker();
@@ -48,7 +49,8 @@ class worker {
     // --- used by connections (on this worker's thread) ---
     const config::config& cfg() const { return cfg_; }
     const router& routes() const { return *routes_; }
-    lifecycle::lifecycle_pool& lifecycles() { return lifecycles_; }
+    lifecycle::runtime& runtime() { return *runtime_; }
+    const lifecycle::lifecycle_limits& default_limits() const { return default_limits_; }
     lifecycle::id_generator& ids() { return ids_; }
     http_date& date() { return date_; }
     server_state& state() { return state_; }
@@ -60,7 +62,7 @@ class worker {
     // Resolution of every connection timeout: the sweep runs this often.
     static constexpr std::chrono::milliseconds sweep_interval{100};
 
-  private:
+private:
     net::awaitable<void> accept_loop(tcp::acceptor& acceptor);
     void reject(tcp::socket socket);
     void arm_sweep();
@@ -70,7 +72,7 @@ class worker {
     const config::config& cfg_;
     std::shared_ptr<const router> routes_;
     server_state& state_;
-    lifecycle::lifecycle_pool lifecycles_;
+    lifecycle::lifecycle_limits default_limits_;
     lifecycle::id_generator ids_;
     http_date date_;
     std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
@@ -82,6 +84,9 @@ class worker {
     connection_list connections_;
 
     net::io_context ioc_;
+    // After ioc_: lifecycles own timers on it. Destroyed only after ioc_.run() has returned, so
+    // no handler that references them is left.
+    std::unique_ptr<lifecycle::runtime> runtime_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     net::steady_timer sweep_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;

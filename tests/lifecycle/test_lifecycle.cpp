@@ -8,6 +8,7 @@
 #include "lifecycle/log.hpp"
 #include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
+#include "lifecycle/runtime.hpp"
 
 using namespace edged::lifecycle;
 
@@ -71,7 +72,7 @@ TEST_CASE("context locals are typed and reset between requests", "[lifecycle][co
 
 namespace {
 struct throwing_handler : handler {
-    response handle(const request&, context& ctx) override {
+    response handle(const request&, context&) override {
         seen_id = std::string(current_context() ? current_context()->id() : "");
         throw std::runtime_error("boom");
     }
@@ -84,15 +85,20 @@ struct ok_handler : handler {
         return r;
     }
 };
+struct pool_fixture {
+    boost::asio::io_context ioc;
+    task_counters counters;
+    runtime rt{ioc, counters, 100};
+};
 }  // namespace
 
 TEST_CASE("lifecycle: a throwing handler becomes a 500 inside its context", "[lifecycle]") {
     log::init("off");
-    lifecycle_pool pool;
-    auto lc = pool.acquire();
+    pool_fixture f;
+    auto lc = f.rt.pool().acquire();
     id_generator gen(1);
+    lc->begin(request_lifecycle::clock::now(), {});
     lc->ctx().mutable_id().assign("req-1", gen);
-    lc->begin(request_lifecycle::clock::now());
     throwing_handler h;
     request req;
     auto res = lc->handle(h, req);
@@ -105,21 +111,23 @@ TEST_CASE("lifecycle: a throwing handler becomes a 500 inside its context", "[li
 }
 
 TEST_CASE("lifecycle pool reuses objects and resets their context", "[lifecycle][pool]") {
-    lifecycle_pool pool;
+    pool_fixture f;
     request_lifecycle* first = nullptr;
     {
-        auto lc = pool.acquire();
+        auto lc = f.rt.pool().acquire();
         first = lc.get();
+        lc->begin(request_lifecycle::clock::now(), {});
         id_generator gen(1);
         lc->ctx().mutable_id().assign("x", gen);
         ok_handler h;
         request req;
         CHECK(lc->handle(h, req).status == 204);
-        CHECK(pool.live() == 1);
+        lc->flushed(request_lifecycle::clock::now());
+        CHECK(f.rt.pool().live() == 1);
     }
-    CHECK(pool.live() == 0);
-    CHECK(pool.idle() == 1);
-    auto again = pool.acquire();
+    CHECK(f.rt.pool().live() == 0);
+    CHECK(f.rt.pool().idle() == 1);
+    auto again = f.rt.pool().acquire();
     CHECK(again.get() == first);
     CHECK(again->ctx().id().empty());
     CHECK(again->state() == request_lifecycle::phase::idle);

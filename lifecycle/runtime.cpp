@@ -1,0 +1,38 @@
+#include "lifecycle/runtime.hpp"
+
+namespace edged::lifecycle {
+
+runtime::runtime(boost::asio::io_context& ioc, task_counters& counters,
+                 std::size_t max_background_tasks, clock_source& clock)
+    : ioc_(ioc),
+      counters_(counters),
+      max_background_tasks_(max_background_tasks),
+      clock_(clock),
+      pool_(*this) {}
+
+runtime::~runtime() = default;
+
+bool runtime::try_reserve_task() {
+    auto running = counters_.running.fetch_add(1, std::memory_order_relaxed);
+    if (running >= static_cast<std::int64_t>(max_background_tasks_)) {
+        counters_.running.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void runtime::release_task() {
+    counters_.running.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void runtime::cancel_all(outcome reason) {
+    for (auto& lc : draining_) lc.cancel(reason);
+}
+
+void runtime::untrack(request_lifecycle& lc) {
+    if (!lc.is_linked()) return;
+    lc.unlink();
+    if (draining_.empty() && on_idle_) on_idle_();
+}
+
+}  // namespace edged::lifecycle

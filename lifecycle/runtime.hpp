@@ -1,0 +1,56 @@
+#pragma once
+// The lifecycle side of one I/O thread: the lifecycle pool, the process-wide task counters and
+// cap, the clock budgets read, and the list of lifecycles still draining background work (so a
+// shutdown can cancel them and know when they are gone).
+
+#include <cstddef>
+#include <functional>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include "lifecycle/budget.hpp"
+#include "lifecycle/outcome.hpp"
+#include "lifecycle/request_lifecycle.hpp"
+
+namespace edged::lifecycle {
+
+class runtime {
+public:
+    runtime(boost::asio::io_context& ioc, task_counters& counters, std::size_t max_background_tasks,
+            clock_source& clock = system_clock_source::instance());
+    ~runtime();
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+
+    boost::asio::io_context& context() { return ioc_; }
+    task_counters& counters() { return counters_; }
+    clock_source& clock() { return clock_; }
+    lifecycle_pool& pool() { return pool_; }
+
+    // Process-wide cap on background tasks (accepted and not yet ended).
+    bool try_reserve_task();
+    void release_task();
+
+    // Cancels the tasks of every draining lifecycle on this thread with `reason`.
+    void cancel_all(outcome reason);
+    std::size_t draining() const { return draining_.size(); }
+    // Called (on this thread) whenever the last draining lifecycle closes.
+    void on_idle(std::function<void()> fn) { on_idle_ = std::move(fn); }
+
+private:
+    friend class request_lifecycle;
+    void track(request_lifecycle& lc) { draining_.push_back(lc); }
+    void untrack(request_lifecycle& lc);
+
+    boost::asio::io_context& ioc_;
+    task_counters& counters_;
+    std::size_t max_background_tasks_;
+    clock_source& clock_;
+    boost::intrusive::list<request_lifecycle, boost::intrusive::constant_time_size<false>>
+        draining_;
+    std::function<void()> on_idle_;
+    lifecycle_pool pool_;  // last: its lifecycles unlink from draining_ when destroyed
+};
+
+}  // namespace edged::lifecycle
