@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# bench/static_vs_nginx.sh — edged vs Debian's nginx on one 13-byte static response.
+#
+#   sh bench/static_vs_nginx.sh          full run (what `make bench` runs)
+#   QUICK=1 sh bench/static_vs_nginx.sh  smoke run: 3 s per measurement, one round
+#
+# Both servers answer GET /hello with "hello, world\n" (text/plain) on 127.0.0.1, each pinned
+# to CPU 0 with one worker; wrk runs pinned to CPU 1 (1 thread, 64 connections). Rounds are
+# interleaved (nginx, then edged), each run preceded by a short warm-up. Reported per run:
+# req/s, p99 latency, server CPU time (utime+stime from /proc/PID/stat) per request.
+# A second scenario repeats it with `Connection: close` (one request per connection).
+#
+# Environment (defaults in brackets):
+#   DURATION [10]  seconds per keep-alive run      ROUNDS [3]        keep-alive rounds
+#   DURATION_CLOSE [5]  seconds per close run      ROUNDS_CLOSE [1]  close rounds
+#   WARMUP [2]  warm-up seconds before each run    CONNECTIONS [64]  wrk -c
+#   EDGED [build/edged]  NGINX [nginx from PATH or /usr/sbin/nginx]
+#   SERVER_CPU [0]  WRK_CPU [1]  KEEP_TMP [0]: 1 keeps the temp dir (configs, logs, wrk output)
+# Only 127.0.0.1 is contacted; only the processes started here are stopped (by pid).
+
+# `make bench` runs this through sh: re-exec under bash (this line must stay POSIX).
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# ---- settings ---------------------------------------------------------------------------
+if [ "${QUICK:-0}" = 1 ]; then
+  DURATION=${DURATION:-3} ROUNDS=${ROUNDS:-1} DURATION_CLOSE=${DURATION_CLOSE:-3} ROUNDS_CLOSE=${ROUNDS_CLOSE:-1}
+fi
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+DURATION_CLOSE=${DURATION_CLOSE:-5}
+ROUNDS_CLOSE=${ROUNDS_CLOSE:-1}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+EDGED=${EDGED:-build/edged}
+BODY=$'hello, world\n'
+
+log() { printf '%s\n' "bench: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---- dependencies (Debian bookworm, apt-get only) -----------------------------------------
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+need=()
+[ -x "$NGINX" ] || need+=(nginx)
+command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (run as root, or: sudo apt-get install ${need[*]/nginx/nginx-light})"
+  command -v apt-get >/dev/null || die "missing: ${need[*]} and no apt-get here"
+  log "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  pkgs=("${need[@]/nginx/nginx-light}")
+  # nginx-light is the small build; fall back to plain nginx if it is not available.
+  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+[ -x "$NGINX" ] || die "nginx not found at $NGINX"
+
+if [ ! -x "$EDGED" ]; then
+  log "building edged"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build --target edged -j "$(nproc)" >/dev/null
+fi
+[ -x "$EDGED" ] || die "edged binary not found at $EDGED"
+
+CLK_TCK=$(getconf CLK_TCK)
+if [ "$(nproc)" -lt 2 ]; then
+  log "warning: fewer than 2 CPUs; server and wrk share a CPU, figures are not comparable"
+fi
+
+# ---- temp dir and cleanup ---------------------------------------------------------------
+TMP=$(mktemp -d /tmp/edged-bench.XXXXXX)
+PIDS=()  # every process started here: edged, nginx master, a running wrk
+
+cleanup() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 50); do  # up to 5 s for a clean exit, then SIGKILL
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- helpers ----------------------------------------------------------------------------
+# A free TCP port below the ephemeral range (the close scenario uses many ephemeral ports).
+USED_PORTS=" "
+free_port() {
+  local p hex
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    hex=$(printf ':%04X ' "$p")
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -qF "$hex"; then
+      USED_PORTS="$USED_PORTS$p "
+      echo "$p"; return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# utime+stime (clock ticks) summed over the given pids.
+cpu_ticks() {
+  local total=0 pid stat f
+  for pid in "$@"; do
+    stat=$(<"/proc/$pid/stat") || die "process $pid is gone"
+    read -r -a f <<<"${stat##*) }"  # fields after "(comm)": f[0] is field 3 (state)
+    total=$((total + f[11] + f[12]))  # fields 14 (utime) and 15 (stime)
+  done
+  echo "$total"
+}
+
+# Children of a pid (the nginx worker), from /proc.
+children_of() {
+  local d stat f
+  for d in /proc/[0-9]*; do
+    stat=$(cat "$d/stat" 2>/dev/null) || continue
+    read -r -a f <<<"${stat##*) }"
+    [ "${f[1]}" = "$1" ] && echo "${d#/proc/}"
+  done
+  return 0
+}
+
+# Busy and total clock ticks of one CPU, from /proc/stat ("busy total").
+cpu_busy() {
+  awk -v c="cpu$1" '$1 == c {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+}
+# Busy percentage of one CPU between two cpu_busy samples.
+busy_pct() {
+  local a b; read -r -a a <<<"$1"; read -r -a b <<<"$2"
+  awk -v b=$((b[0] - a[0])) -v t=$((b[1] - a[1])) 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}'
+}
+
+peak_rss() { awk '/^VmHWM:/ {print $2" "$3}' "/proc/$1/status"; }
+
+# Wait until URL answers 200, while PID stays alive.
+wait_ready() {
+  local url=$1 pid=$2 name=$3
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || die "$name exited at start-up; see $TMP"
+    [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ] && return 0
+    sleep 0.1
+  done
+  die "$name did not answer 200 on $url within 10 s"
+}
+
+# Check status 200 and the exact 13-byte body; print the response header for the record.
+check_response() {
+  local url=$1 name=$2 out
+  out=$(curl -sS -m 5 -D "$TMP/$name.headers" -o "$TMP/$name.body" -w '%{http_code} %{size_download}' "$url")
+  [ "$out" = "200 13" ] || die "$name: expected '200 13' (status, bytes), got '$out'"
+  [ "$(cat "$TMP/$name.body"; echo x)" = "${BODY}x" ] || die "$name: body differs from 'hello, world\\n'"
+  printf '  %-6s %s\n' "$name" "$(tr -d '\r' <"$TMP/$name.headers" | grep -v '^$' | paste -sd'|' | sed 's/|/ | /g')"
+}
+
+# Run wrk; sets R_RPS R_P99US R_REQS R_ERRS (socket errors) R_NON2XX.
+# args: url seconds label [extra wrk args...]
+run_wrk() {
+  local url=$1 secs=$2 label=$3 out="$TMP/wrk-$3.txt" pid
+  shift 3
+  timeout -k 5 $((secs + 30)) taskset -c "$WRK_CPU" \
+    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --latency "$@" "$url" >"$out" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  wait "$pid" || die "wrk failed ($label); output: $(cat "$out")"
+  unset 'PIDS[${#PIDS[@]}-1]'
+  R_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  R_REQS=$(awk '/ requests in / {print $1}' "$out")
+  # p99 as printed by wrk (us, ms, s, m), converted to microseconds.
+  R_P99US=$(awk '$1 == "99%" {
+      v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+      m = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : (u == "m") ? 6e7 : 0
+      printf "%.0f", v * m }' "$out")
+  R_ERRS=$(awk -F'[ ,]+' '/Socket errors:/ {print $4+$6+$8+$10}' "$out")
+  R_NON2XX=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  R_ERRS=${R_ERRS:-0} R_NON2XX=${R_NON2XX:-0}
+  [ -n "$R_RPS" ] && [ -n "$R_REQS" ] && [ -n "$R_P99US" ] || die "could not parse wrk output ($label): $(cat "$out")"
+  if [ "$R_ERRS" != 0 ] || [ "$R_NON2XX" != 0 ]; then
+    log "$label: $(grep -E 'Socket errors|Non-2xx' "$out" | sed 's/^ *//' | paste -sd';')"
+  fi
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0) ? "%.2f" : "n/a", a / b}'; }
+
+# ---- start the servers ------------------------------------------------------------------
+ED_PORT=$(free_port) ED_ADMIN=$(free_port) NG_PORT=$(free_port)
+
+cat >"$TMP/edged.yaml" <<EOF
+server:
+  listen: "127.0.0.1:$ED_PORT"
+  threads: 1
+admin:
+  listen: "127.0.0.1:$ED_ADMIN"
+log: { level: warn, access: false }
+routes:
+  - name: hello
+    match: { path: /hello, methods: [GET] }
+    handler:
+      static:
+        status: 200
+        headers: { content-type: text/plain }
+        body: "hello, world\n"
+EOF
+
+mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/tmp/client_body;
+  proxy_temp_path $TMP/nginx/tmp/proxy;
+  fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+  uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+  scgi_temp_path $TMP/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$NG_PORT;
+    location = /hello { default_type text/plain; return 200 "hello, world\n"; }
+  }
+}
+EOF
+chmod 755 "$TMP"  # nginx workers run as nobody when started as root
+
+"$EDGED" --check-config "$TMP/edged.yaml" >/dev/null || die "edged rejects the bench config"
+taskset -c "$SERVER_CPU" "$EDGED" --config "$TMP/edged.yaml" >"$TMP/edged.log" 2>&1 &
+ED_PID=$!
+PIDS+=("$ED_PID")
+
+"$NGINX" -t -q -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" ||
+  die "nginx rejects the bench config"
+taskset -c "$SERVER_CPU" "$NGINX" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
+  >"$TMP/nginx/logs/stdout.log" 2>&1 &
+NG_MASTER=$!
+PIDS+=("$NG_MASTER")
+
+ED_URL="http://127.0.0.1:$ED_PORT/hello"
+NG_URL="http://127.0.0.1:$NG_PORT/hello"
+wait_ready "$ED_URL" "$ED_PID" edged
+wait_ready "$NG_URL" "$NG_MASTER" nginx
+NG_WORKER=$(children_of "$NG_MASTER")
+[ "$(echo "$NG_WORKER" | wc -w)" = 1 ] || die "expected one nginx worker, found: ${NG_WORKER:-none}"
+
+echo "== edged vs nginx: GET /hello, 13-byte static body"
+echo "  edged: $("$EDGED" --version) (pid $ED_PID, :$ED_PORT)   nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //') (master $NG_MASTER, worker $NG_WORKER, :$NG_PORT)"
+echo "  wrk: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), -t1 -c$CONNECTIONS, CPU $WRK_CPU; servers on CPU $SERVER_CPU; CLK_TCK=$CLK_TCK; $(nproc) CPUs, $(uname -r)"
+echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other load on this host skews the figures)"
+echo "  keep-alive: $ROUNDS x ${DURATION}s; close: $ROUNDS_CLOSE x ${DURATION_CLOSE}s; warm-up ${WARMUP}s before each run"
+echo "  response headers:"
+check_response "$NG_URL" nginx
+check_response "$ED_URL" edged
+
+# ---- measure ----------------------------------------------------------------------------
+# One row per measured run: mode server round req/s p99_us cpu_us_per_req srv% cpuS% cpuW% non2xx sockerr
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+
+# One measured run (after its warm-up) of one server; prints a table row, appends to $RESULTS.
+measure() {
+  local name=$1 mode=$2 round=$3 url pids secs before after cpu us srv s0 s1 w0 w1 extra=()
+  if [ "$name" = nginx ]; then url=$NG_URL pids=("$NG_MASTER" "$NG_WORKER"); else url=$ED_URL pids=("$ED_PID"); fi
+  if [ "$mode" = close ]; then secs=$DURATION_CLOSE extra=(-H "Connection: close"); else secs=$DURATION; fi
+  run_wrk "$url" "$WARMUP" "$name-$mode-$round-warmup" "${extra[@]}"
+  s0=$(cpu_busy "$SERVER_CPU")
+  w0=$(cpu_busy "$WRK_CPU")
+  before=$(cpu_ticks "${pids[@]}")
+  run_wrk "$url" "$secs" "$name-$mode-$round" "${extra[@]}"
+  after=$(cpu_ticks "${pids[@]}")
+  s1=$(cpu_busy "$SERVER_CPU")
+  w1=$(cpu_busy "$WRK_CPU")
+  cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')
+  us=$(awk -v c="$cpu" -v n="$R_REQS" 'BEGIN {printf "%.2f", c * 1e6 / n}')
+  srv=$(awk -v c="$cpu" -v d="$secs" 'BEGIN {printf "%.0f", 100 * c / d}')
+  printf '  %-6s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' "$name" "$R_RPS" "$R_REQS" \
+    "$(awk -v u="$R_P99US" 'BEGIN {printf "%.2f", u / 1e3}')" "$cpu" "$us" "$R_NON2XX" "$R_ERRS" \
+    "$srv" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$w0" "$w1")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$round" "$R_RPS" "$R_P99US" "$us" \
+    "$srv" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$w0" "$w1")" "$R_NON2XX" "$R_ERRS" >>"$RESULTS"
+}
+
+# srv%: the server's own CPU time over the run's wall time. cpuN%: how busy CPU N was over the
+# run (every process and softirq, from /proc/stat). cpu1% near 100 means wrk was the limit,
+# so req/s compares the client more than the server; cpu us/req is the server-side figure.
+# cpu0% far above srv% means something else (softirq, other processes) ran on the server CPU.
+header() {
+  printf '  %-6s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' server 'req/s' requests 'p99 ms' 'cpu s' \
+    'cpu us/r' non-2xx 'sockerr' 'srv%' "cpu$SERVER_CPU%" "cpu$WRK_CPU%"
+}
+
+for mode in keepalive close; do
+  if [ "$mode" = close ]; then n=$ROUNDS_CLOSE; else n=$ROUNDS; fi
+  for ((r = 1; r <= n; r++)); do
+    echo; echo "== $mode round $r/$n"; header
+    measure nginx "$mode" "$r"
+    measure edged "$mode" "$r"
+  done
+done
+
+# ---- summary ----------------------------------------------------------------------------
+# col MODE SERVER N: column N of that server's runs, one per line.
+col() { awk -F'\t' -v m="$1" -v s="$2" -v c="$3" '$1 == m && $2 == s {print $c}' "$RESULTS"; }
+med() { median $(col "$@"); }
+total() { awk '{s += $1} END {print s + 0}'; }
+
+summary() {
+  local mode=$1 nr ng ed
+  nr=$(col "$mode" nginx 3 | wc -l)
+  [ "$nr" -gt 0 ] || return 0
+  echo; echo "== summary: $mode (median of $nr)"
+  printf '  %-16s %10s %10s %12s\n' '' nginx edged edged/nginx
+  ng=$(med "$mode" nginx 4) ed=$(med "$mode" edged 4)
+  printf '  %-16s %10.0f %10.0f %12s\n' 'req/s' "$ng" "$ed" "$(ratio "$ed" "$ng")"
+  ng=$(med "$mode" nginx 5) ed=$(med "$mode" edged 5)
+  printf '  %-16s %10.3f %10.3f %12s\n' 'p99 ms' "$(awk -v u="$ng" 'BEGIN {print u / 1e3}')" \
+    "$(awk -v u="$ed" 'BEGIN {print u / 1e3}')" "$(ratio "$ed" "$ng")"
+  ng=$(med "$mode" nginx 6) ed=$(med "$mode" edged 6)
+  printf '  %-16s %10.2f %10.2f %12s\n' 'cpu us/req' "$ng" "$ed" "$(ratio "$ed" "$ng")"
+  printf '  %-16s %10.0f %10.0f\n' 'server cpu %' "$(med "$mode" nginx 7)" "$(med "$mode" edged 7)"
+  printf '  %-16s %10.0f %10.0f\n' "wrk cpu$WRK_CPU busy %" "$(med "$mode" nginx 9)" "$(med "$mode" edged 9)"
+  printf '  %-16s %10s %10s\n' 'non-2xx total' "$(col "$mode" nginx 10 | total)" \
+    "$(col "$mode" edged 10 | total)"
+  printf '  %-16s %10s %10s\n' 'sock err total' "$(col "$mode" nginx 11 | total)" \
+    "$(col "$mode" edged 11 | total)"
+}
+summary keepalive
+summary close
+
+echo
+echo "== peak RSS (VmHWM)"
+echo "  edged:        $(peak_rss "$ED_PID")"
+echo "  nginx worker: $(peak_rss "$NG_WORKER")   (master: $(peak_rss "$NG_MASTER"))"
+
+# Anything the servers logged at warn or above.
+if [ -s "$TMP/edged.log" ]; then echo; echo "== edged log (warn+)"; head -20 "$TMP/edged.log"; fi
+if [ -s "$TMP/nginx/logs/error.log" ]; then echo; echo "== nginx error.log"; head -20 "$TMP/nginx/logs/error.log"; fi
