@@ -48,6 +48,10 @@ public:
     std::string_view path() const { return path_; }    // normalised, without the query
     std::string_view query() const { return query_; }  // without '?', may be empty
     std::string_view host() const { return host_; }    // lower case, without port
+    // The W3C trace id (32 hex digits) subrequests carry: from the request's traceparent when it
+    // had a valid one, else generated on first use and kept for the rest of the request.
+    std::string_view trace_id() const;
+    void set_incoming_traceparent(std::string_view value);
     // For handlers that answer relative to their route's prefix (redirect keep_path).
     std::string_view matched_prefix() const { return prefix_; }
 
@@ -90,6 +94,7 @@ private:
     request_id id_;
     std::string_view route_, prefix_, method_, path_, query_, host_;
     std::vector<std::pair<const void*, std::any>> locals_;
+    mutable std::string trace_id_;  // a cache: filled lazily by the const trace_id()
 };
 
 // The context of the request the calling thread is serving, or nullptr.

@@ -95,10 +95,9 @@ std::string_view error_body(unsigned status) {
 
 }  // namespace
 
-connection::connection(worker& owner, tcp::socket socket)
-    : owner_(owner), socket_(std::move(socket)) {
+connection::connection(worker& owner, tcp::socket socket, tcp::endpoint remote)
+    : owner_(owner), socket_(std::move(socket)), remote_(remote) {
     error_code ec;
-    remote_ = socket_.remote_endpoint(ec);
     socket_.set_option(tcp::no_delay(true), ec);
     out_.reserve(4096);
 }
@@ -163,8 +162,7 @@ void connection::close_socket() {
     phase_ = phase::closed;
     deadline_ = clock::time_point::max();
     error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    socket_.close(ec);  // the last descriptor: close sends the FIN, no shutdown needed
 }
 
 // Marks the current request as failed with `status`; the caller answers and closes.
@@ -417,7 +415,9 @@ net::awaitable<void> connection::run() {
             if (close_after_write_ || pending_count_ >= max_batch) {
                 if (!co_await flush()) break;
                 if (close_after_write_) {
-                    co_await linger();
+                    // Linger only where the client may still be sending (pipelined bytes we
+                    // will not answer); a clean Connection: close just closes.
+                    if (in_.size() > 0) co_await linger();
                     break;
                 }
             }

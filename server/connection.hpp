@@ -36,7 +36,7 @@ public:
     using clock = std::chrono::steady_clock;
     enum class phase { idle, header, body, handling, writing, lingering, closed };
 
-    connection(worker& owner, tcp::socket socket);
+    connection(worker& owner, tcp::socket socket, tcp::endpoint remote);
     ~connection();
 
     // Spawns the connection's coroutine on its worker's executor.

@@ -73,7 +73,10 @@ void worker::start(std::function<void()> on_drained) {
 net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
     const auto max_connections = cfg_.server.limits.max_connections;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
+        // Accepting into an endpoint saves a getpeername(2) per connection.
+        tcp::socket socket(ioc_);
+        tcp::endpoint peer;
+        auto [ec] = co_await acceptor.async_accept(socket, peer, net::as_tuple(net::use_awaitable));
         if (ec) {
             if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
             // EMFILE and friends: log, back off briefly, go on accepting.
@@ -88,7 +91,7 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
             reject(std::move(socket));
             continue;
         }
-        auto conn = std::make_shared<connection>(*this, std::move(socket));
+        auto conn = std::make_shared<connection>(*this, std::move(socket), peer);
         connections_.push_back(*conn);
         conn->start();
     }

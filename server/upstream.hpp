@@ -1,0 +1,74 @@
+#pragma once
+// The upstream client: named upstreams from config, a keep-alive connection pool per upstream per
+// I/O thread (connections never cross threads), connect and request timeouts, and propagation
+// of X-Request-Id and W3C traceparent from the calling request.
+//
+// Invariants:
+// - A connection goes back to the idle pool only after a complete response that allows
+//   keep-alive. Any error, timeout or cancellation closes it: a half-used connection is never
+//   reused.
+// - At most `max_connections` connections (in use + idle) per upstream per thread; a request that
+//   finds none free waits for one, within its own timeout.
+// - Cancellation (terminal) of the calling coroutine aborts the connect, write or read at once.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "config/config.hpp"
+#include "server/net.hpp"
+
+namespace edged::server {
+
+struct upstream_result {
+    error_code ec;  // connect/transport errors, net::error::timed_out, operation_aborted
+    http::response<http::string_body> response;
+    bool connect_failed = false;  // the failure happened before the request was sent
+};
+
+class upstream_pool {
+public:
+    upstream_pool(net::io_context& ioc, const config::upstream_config& cfg);
+    ~upstream_pool();
+
+    const config::upstream_config& cfg() const { return cfg_; }
+    // Sends `req` (target relative to the upstream's base path) and reads the response (body up
+    // to `max_body` bytes). Sets Host, and X-Request-Id / traceparent from the current request.
+    net::awaitable<upstream_result> send(http::request<http::string_body> req,
+                                         std::size_t max_body);
+
+    std::size_t idle() const { return idle_.size(); }
+    std::size_t open() const { return open_; }
+
+private:
+    net::awaitable<error_code> connect(tcp::socket& socket);
+    void give_back(tcp::socket socket);
+
+    net::io_context& ioc_;
+    config::upstream_config cfg_;
+    std::vector<tcp::endpoint> endpoints_;  // resolved once, again after a connect failure
+    std::deque<tcp::socket> idle_;
+    std::size_t open_ = 0;          // in use + idle
+    net::steady_timer slot_freed_;  // signalled when a connection is returned or closed
+};
+
+// All upstream pools of one I/O thread.
+class upstream_set {
+public:
+    upstream_set(net::io_context& ioc, const config::config& cfg);
+    upstream_pool* find(std::string_view name);
+
+private:
+    std::vector<std::unique_ptr<upstream_pool>> pools_;
+};
+
+// W3C traceparent for a subrequest: the trace id of `incoming` when it is valid, else a fresh
+// one; always a fresh span id.
+std::string make_traceparent(std::string_view incoming, std::uint64_t r1, std::uint64_t r2,
+                             std::uint64_t r3);
+
+}  // namespace edged::server
