@@ -311,7 +311,22 @@ void connection::respond(clock::time_point received) {
             ctx.set_route(r.name,
                           r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
             lc->set_limits(r.limits);
+            if (auto tp = req.find("traceparent"); tp != req.end())
+                ctx.set_incoming_traceparent(tp->value());
             res = lc->handle(*r.handler, req);
+            if (r.after) {
+                template_values v;
+                v.request = &req;
+                v.request_id = ctx.id();
+                v.method = req.method_string();
+                v.path = target.path;
+                v.query = target.query;
+                v.host = host;
+                v.route = r.name;
+                v.status = res.status;
+                v.handler_us = lc->handler_time().count();
+                r.after->register_all(ctx, owner_.upstreams(), v);
+            }
         } else if (!match.allow.empty()) {
             res = text_response(405, error_body(405));
             res.headers.emplace_back("Allow", std::move(match.allow));

@@ -62,10 +62,6 @@ std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc)
 router::router(const config::config& cfg) {
     routes_.reserve(cfg.routes.size());
     for (const auto& rc : cfg.routes) {
-        if (!rc.after.empty())
-            throw std::runtime_error("routes." + rc.name +
-                                     ".after: after-actions are not available in this version "
-                                     "of edged");
         route r;
         r.name = rc.name;
         r.path = rc.match.path;
@@ -74,6 +70,13 @@ router::router(const config::config& cfg) {
         r.methods = rc.match.methods;
         r.handler = make_handler(rc);
         r.limits = lifecycle_limits_of(cfg.lifecycle, rc.lifecycle);
+        if (!rc.after.empty()) {
+            try {
+                r.after = std::make_unique<after_actions>(rc.after);
+            } catch (const std::invalid_argument& e) {
+                throw std::runtime_error("routes." + rc.name + "." + e.what());
+            }
+        }
         routes_.push_back(std::move(r));
     }
 }

@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "lifecycle/handler.hpp"
 #include "lifecycle/request_lifecycle.hpp"
+#include "server/after_actions.hpp"
 
 namespace edged::server {
 
@@ -25,7 +26,8 @@ struct route {
     std::optional<std::string> host;
     std::vector<std::string> methods;  // empty = any
     std::unique_ptr<lifecycle::handler> handler;
-    lifecycle::lifecycle_limits limits;  // lifecycle defaults with the route's overrides
+    lifecycle::lifecycle_limits limits;    // lifecycle defaults with the route's overrides
+    std::unique_ptr<after_actions> after;  // null when the route has none
 
     bool matches_target(std::string_view host, std::string_view path) const;
     bool allows(std::string_view method) const;

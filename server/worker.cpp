@@ -27,6 +27,7 @@ worker::worker(unsigned index, const config::config& cfg, std::shared_ptr<const 
       ioc_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       runtime_(std::make_unique<lifecycle::runtime>(ioc_, state.tasks,
                                                     cfg.lifecycle.max_background_tasks)),
+      upstreams_(std::make_unique<upstream_set>(ioc_, cfg)),
       sweep_(ioc_) {
     runtime_->on_idle([this] {
         if (draining_) net::post(ioc_, [this] { check_drained(); });

@@ -25,6 +25,7 @@
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/server_state.hpp"
+#include "server/upstream.hpp"
 
 namespace edged::server {
 
@@ -50,6 +51,7 @@ public:
     const config::config& cfg() const { return cfg_; }
     const router& routes() const { return *routes_; }
     lifecycle::runtime& runtime() { return *runtime_; }
+    upstream_set& upstreams() { return *upstreams_; }
     const lifecycle::lifecycle_limits& default_limits() const { return default_limits_; }
     lifecycle::id_generator& ids() { return ids_; }
     http_date& date() { return date_; }
@@ -87,6 +89,7 @@ private:
     // After ioc_: lifecycles own timers on it. Destroyed only after ioc_.run() has returned, so
     // no handler that references them is left.
     std::unique_ptr<lifecycle::runtime> runtime_;
+    std::unique_ptr<upstream_set> upstreams_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     net::steady_timer sweep_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;

@@ -36,7 +36,7 @@ inline std::string base_config(const std::string& server_extra = "", int threads
 
 // Runs edged's control loop on a thread; shuts down and joins on destruction.
 class running_server {
-  public:
+public:
     explicit running_server(const std::string& yaml) {
         lifecycle::log::init("warn");
         auto cfg = config::load_string(yaml, config::format::yaml);
@@ -62,14 +62,14 @@ class running_server {
     std::uint16_t admin_port() const { return srv_->admin_endpoint().port(); }
     server::server& get() { return *srv_; }
 
-  private:
+private:
     std::unique_ptr<server::server> srv_;
     std::thread thread_;
 };
 
 // A blocking TCP client with a receive timeout (so reads cannot hang a test).
 class raw_client {
-  public:
+public:
     explicit raw_client(std::uint16_t port, std::chrono::milliseconds timeout = 5s)
         : socket_(ioc_) {
         socket_.connect({net::ip::make_address("127.0.0.1"), port});
@@ -129,7 +129,7 @@ class raw_client {
 
     tcp::socket& socket() { return socket_; }
 
-  private:
+private:
     net::io_context ioc_;
     tcp::socket socket_;
     beast::flat_buffer buffer_;

@@ -1,0 +1,288 @@
+#include "server/after_actions.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+#include "lifecycle/log.hpp"
+#include "server/response_writer.hpp"
+#include "server/upstream.hpp"
+
+namespace edged::server {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr std::size_t max_attempts = 3;
+constexpr auto first_backoff = 50ms;
+constexpr std::size_t max_action_response = 64 * 1024;
+
+bool idempotent(std::string_view method) {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7f) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 0xf];
+        } else {
+            out += ch;
+        }
+    }
+}
+
+void append_header_safe(std::string& out, std::string_view s) {
+    for (char c : s)
+        if (c != '\r' && c != '\n' && c != '\0') out += c;
+}
+
+bool looks_like_json(const config::header_list& headers, std::string_view body) {
+    for (const auto& [name, value] : headers)
+        if (beast::iequals(name, "content-type")) return value.find("json") != std::string::npos;
+    auto first = body.find_first_not_of(" \t\r\n");
+    return first != std::string_view::npos && (body[first] == '{' || body[first] == '[');
+}
+
+bool hop_by_hop(std::string_view name) {
+    static constexpr std::string_view names[] = {"connection", "keep-alive", "proxy-connection",
+                                                 "te",         "trailer",    "transfer-encoding",
+                                                 "upgrade",    "host",       "content-length"};
+    for (auto n : names)
+        if (beast::iequals(n, name)) return true;
+    return false;
+}
+
+// Sends `req`, retrying transport failures and 5xx answers with backoff while the policy and the
+// request's wall budget allow. Throws when the call finally fails (the task ends `failed`).
+net::awaitable<void> call(upstream_pool& pool, http::request<http::string_body> req, bool retry) {
+    auto backoff = std::chrono::duration_cast<std::chrono::nanoseconds>(first_backoff);
+    for (std::size_t attempt = 1;; ++attempt) {
+        auto result = co_await pool.send(req, max_action_response);
+        if (!result.ec && result.response.result_int() < 500) co_return;
+        std::string what = result.ec ? result.ec.message()
+                                     : "status " + std::to_string(result.response.result_int());
+        const auto* ctx = lifecycle::current_context();
+        const bool budget_left = ctx && ctx->wall_left() > backoff;
+        if (!retry || attempt >= max_attempts || result.ec == net::error::operation_aborted ||
+            !budget_left) {
+            throw std::runtime_error(pool.cfg().name + ": " + what + " after " +
+                                     std::to_string(attempt) + " attempt(s)");
+        }
+        lifecycle::log::event("after-action retry")
+            .str("upstream", pool.cfg().name)
+            .str("error", what)
+            .unum("attempt", attempt)
+            .debug();
+        net::steady_timer pause(co_await net::this_coro::executor, backoff);
+        co_await pause.async_wait(net::use_awaitable);
+        backoff *= 2;
+    }
+}
+
+// Mirror: the answer is ignored; a transport failure still counts as `failed`.
+net::awaitable<void> mirror(upstream_pool& pool, http::request<http::string_body> req) {
+    auto result = co_await pool.send(std::move(req), max_action_response);
+    if (result.ec) throw std::runtime_error(pool.cfg().name + ": " + result.ec.message());
+}
+
+net::awaitable<void> log_line(std::string message, std::string route) {
+    lifecycle::log::event("after").str("route", route).str("message", message).info();
+    co_return;
+}
+
+}  // namespace
+
+// --- templates ---
+
+text_template::text_template(std::string_view text) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t open = text.find("${", pos);
+        if (open == std::string_view::npos) {
+            parts_.push_back({var::literal, std::string(text.substr(pos))});
+            break;
+        }
+        if (open > pos) parts_.push_back({var::literal, std::string(text.substr(pos, open - pos))});
+        std::size_t close = text.find('}', open);
+        if (close == std::string_view::npos)
+            throw std::invalid_argument("unterminated ${ in template");
+        std::string_view name = text.substr(open + 2, close - open - 2);
+        if (name == "request.id")
+            parts_.push_back({var::id, {}});
+        else if (name == "request.method")
+            parts_.push_back({var::method, {}});
+        else if (name == "request.path")
+            parts_.push_back({var::path, {}});
+        else if (name == "request.query")
+            parts_.push_back({var::query, {}});
+        else if (name == "request.host")
+            parts_.push_back({var::host, {}});
+        else if (name == "route.name")
+            parts_.push_back({var::route, {}});
+        else if (name == "response.status")
+            parts_.push_back({var::status, {}});
+        else if (name == "timing.handler_us")
+            parts_.push_back({var::handler_us, {}});
+        else if (name.starts_with("request.header.") && name.size() > 15)
+            parts_.push_back({var::header, std::string(name.substr(15))});
+        else
+            throw std::invalid_argument("unknown template variable ${" + std::string(name) + "}");
+        pos = close + 1;
+    }
+}
+
+void text_template::render(std::string& out, const template_values& v, bool json) const {
+    auto put = [&](std::string_view s) {
+        if (json)
+            append_json_escaped(out, s);
+        else
+            out += s;
+    };
+    for (const auto& p : parts_) {
+        switch (p.kind) {
+            case var::literal:
+                out += p.text;
+                break;
+            case var::id:
+                put(v.request_id);
+                break;
+            case var::method:
+                put(v.method);
+                break;
+            case var::path:
+                put(v.path);
+                break;
+            case var::query:
+                put(v.query);
+                break;
+            case var::host:
+                put(v.host);
+                break;
+            case var::route:
+                put(v.route);
+                break;
+            case var::status:
+                out += std::to_string(v.status);
+                break;
+            case var::handler_us:
+                out += std::to_string(v.handler_us);
+                break;
+            case var::header:
+                if (v.request) {
+                    auto it = v.request->find(p.text);
+                    if (it != v.request->end()) put(it->value());
+                }
+                break;
+        }
+    }
+}
+
+std::string text_template::render(const template_values& v, bool json) const {
+    std::string out;
+    render(out, v, json);
+    return out;
+}
+
+// --- actions ---
+
+struct after_actions::action {
+    virtual ~action() = default;
+    virtual void add(lifecycle::context& ctx, upstream_set& ups,
+                     const template_values& v) const = 0;
+};
+
+namespace {
+
+struct http_action final : after_actions::action {
+    explicit http_action(const config::http_action& c)
+        : upstream(c.upstream),
+          method(c.method),
+          path(c.path),
+          body(c.body),
+          json(looks_like_json(c.headers, c.body)),
+          retry(c.retry || idempotent(c.method)) {
+        for (const auto& [name, value] : c.headers)
+            headers.emplace_back(name, text_template(value));
+    }
+    void add(lifecycle::context& ctx, upstream_set& ups, const template_values& v) const override {
+        upstream_pool* pool = ups.find(upstream);
+        http::request<http::string_body> req;
+        req.method_string(method);
+        req.target(path.render(v));
+        for (const auto& [name, value] : headers) {
+            std::string rendered;
+            append_header_safe(rendered, value.render(v));
+            req.set(name, rendered);
+        }
+        req.body() = body.render(v, json);
+        ctx.wait_until("http:" + upstream, call(*pool, std::move(req), retry));
+    }
+    std::string upstream;
+    std::string method;
+    text_template path;
+    std::vector<std::pair<std::string, text_template>> headers;
+    text_template body;
+    bool json;
+    bool retry;
+};
+
+struct mirror_action final : after_actions::action {
+    explicit mirror_action(const config::mirror_action& c) : upstream(c.upstream) {}
+    void add(lifecycle::context& ctx, upstream_set& ups, const template_values& v) const override {
+        upstream_pool* pool = ups.find(upstream);
+        const auto& in = *v.request;
+        http::request<http::string_body> req;
+        req.method_string(in.method_string());
+        req.target(in.target());
+        for (const auto& f : in)
+            if (!hop_by_hop(f.name_string())) req.insert(f.name_string(), f.value());
+        req.body() = in.body();
+        ctx.wait_until("mirror:" + upstream, mirror(*pool, std::move(req)));
+    }
+    std::string upstream;
+};
+
+struct log_action final : after_actions::action {
+    explicit log_action(const config::log_action& c) : message(c.message) {}
+    void add(lifecycle::context& ctx, upstream_set&, const template_values& v) const override {
+        ctx.wait_until("log", log_line(message.render(v), std::string(v.route)));
+    }
+    text_template message;
+};
+
+}  // namespace
+
+after_actions::after_actions(const std::vector<config::after_action>& actions) {
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+        try {
+            std::visit(
+                [&](const auto& a) {
+                    using T = std::decay_t<decltype(a)>;
+                    if constexpr (std::is_same_v<T, config::http_action>)
+                        actions_.push_back(std::make_unique<http_action>(a));
+                    else if constexpr (std::is_same_v<T, config::mirror_action>)
+                        actions_.push_back(std::make_unique<mirror_action>(a));
+                    else
+                        actions_.push_back(std::make_unique<log_action>(a));
+                },
+                actions[i]);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("after[" + std::to_string(i) + "]: " + e.what());
+        }
+    }
+}
+
+after_actions::~after_actions() = default;
+
+void after_actions::register_all(lifecycle::context& ctx, upstream_set& upstreams,
+                                 const template_values& values) const {
+    for (const auto& a : actions_) a->add(ctx, upstreams, values);
+}
+
+}  // namespace edged::server

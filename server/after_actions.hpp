@@ -1,0 +1,66 @@
+#pragma once
+// A route's `after:` actions, each registered as a wait_until task once the handler has produced
+// its response: `http` (a call to an upstream, with a templated path, headers and body), `mirror`
+// (the request replayed to an upstream, the answer ignored) and `log` (a structured event line).
+//
+// Templates are parsed once, at start-up, and unknown variables are errors that name the route.
+// They are rendered when the action is registered, while the request still exists: the tasks
+// carry copies, never references into the request. Values are JSON-escaped in JSON bodies, and
+// CR/LF never reach a header line.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "lifecycle/context.hpp"
+#include "lifecycle/message.hpp"
+#include "server/net.hpp"
+
+namespace edged::server {
+
+class upstream_set;
+
+// What a template may refer to, captured at registration.
+struct template_values {
+    const lifecycle::request* request = nullptr;
+    std::string_view request_id, method, path, query, host, route;
+    unsigned status = 0;
+    long long handler_us = 0;
+};
+
+class text_template {
+public:
+    // Parses `${name}` references; throws std::invalid_argument naming an unknown variable.
+    explicit text_template(std::string_view text);
+    void render(std::string& out, const template_values& v, bool json_escape) const;
+    std::string render(const template_values& v, bool json_escape = false) const;
+
+private:
+    enum class var { literal, id, method, path, query, host, route, status, handler_us, header };
+    struct part {
+        var kind;
+        std::string text;  // the literal, or the header name
+    };
+    std::vector<part> parts_;
+};
+
+class after_actions {
+public:
+    // Throws std::invalid_argument (naming the action) for a bad template.
+    explicit after_actions(const std::vector<config::after_action>& actions);
+    ~after_actions();
+
+    // Registers every action as a wait_until task of `ctx`. A registration the lifecycle refuses
+    // (over its bounds) is counted there; the others go on.
+    void register_all(lifecycle::context& ctx, upstream_set& upstreams,
+                      const template_values& values) const;
+
+    struct action;  // one configured action (defined in the .cpp)
+
+private:
+    std::vector<std::unique_ptr<action>> actions_;
+};
+
+}  // namespace edged::server
