@@ -18,6 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "lifecycle/fetch.hpp"
 #include "lifecycle/request_id.hpp"
 
 namespace edged::lifecycle {
@@ -37,6 +38,13 @@ public:
     // process. Tasks may register further tasks within the same bound. The task must not hold
     // references into the request: copy what it needs (the request is gone after the flush).
     std::error_code wait_until(std::string name, boost::asio::awaitable<void> task);
+    // A subrequest to a named upstream, counted against lifecycle.max_subrequests (past it: an
+    // errc::subrequest_overflow result, counted). X-Request-Id and traceparent are added.
+    boost::asio::awaitable<fetch_result> fetch(std::string_view upstream, request req,
+                                               std::size_t max_body = 1024 * 1024);
+    // The client's address (for X-Forwarded-For).
+    std::string_view peer() const { return peer_; }
+    void set_peer(std::string_view peer) { peer_ = peer; }
     // What is left of the post-response budgets (the full budgets before the flush).
     std::chrono::nanoseconds wall_left() const;
     std::chrono::nanoseconds cpu_left() const;
@@ -94,7 +102,9 @@ private:
     request_id id_;
     std::string_view route_, prefix_, method_, path_, query_, host_;
     std::vector<std::pair<const void*, std::any>> locals_;
-    mutable std::string trace_id_;  // a cache: filled lazily by the const trace_id()
+    mutable std::string trace_id_;
+    std::string_view peer_;
+    std::size_t subrequests_ = 0;  // a cache: filled lazily by the const trace_id()
 };
 
 // The context of the request the calling thread is serving, or nullptr.

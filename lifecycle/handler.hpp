@@ -1,6 +1,12 @@
 #pragma once
 // The handler API: a handler receives the request and its context and returns the response.
 // Built-in handlers (server/) implement exactly this interface; nothing of theirs is privileged.
+//
+// Two shapes: a synchronous handler answers at once (static, redirect: no coroutine, no
+// allocation); an asynchronous one (is_async() == true) is a coroutine that may await
+// subrequests (ctx.fetch), runs under timeouts.handler and is cancelled when that runs out.
+
+#include <boost/asio/awaitable.hpp>
 
 #include "lifecycle/context.hpp"
 #include "lifecycle/message.hpp"
@@ -13,6 +19,19 @@ public:
     // Runs on the connection's I/O thread inside the request's context scope. Must not block.
     // Exceptions are caught by the caller and answered with 500.
     virtual response handle(const request& req, context& ctx) = 0;
+
+    virtual bool is_async() const { return false; }
+    // For asynchronous handlers; the request and context outlive the coroutine.
+    virtual boost::asio::awaitable<response> handle_async(const request& req, context& ctx) {
+        co_return handle(req, ctx);
+    }
+};
+
+// A handler that is only asynchronous.
+class async_handler : public handler {
+public:
+    bool is_async() const final { return true; }
+    response handle(const request&, context&) final;  // not used: answers 500
 };
 
 }  // namespace edged::lifecycle

@@ -23,6 +23,38 @@ std::error_code context::wait_until(std::string name, net::awaitable<void> task)
 std::chrono::nanoseconds context::wall_left() const {
     return lifecycle_->get_budget().wall_left(std::chrono::steady_clock::now());
 }
+net::awaitable<fetch_result> context::fetch(std::string_view upstream, request req,
+                                            std::size_t max_body) {
+    auto& rt = lifecycle_->runtime_;
+    rt.counters().subrequests.fetch_add(1, std::memory_order_relaxed);
+    if (subrequests_ >= lifecycle_->limits_.max_subrequests) {
+        rt.counters().subrequests_rejected.fetch_add(1, std::memory_order_relaxed);
+        log::event("subrequest rejected")
+            .request_id(id())
+            .str("upstream", upstream)
+            .str("reason", make_error_code(errc::subrequest_overflow).message())
+            .warn();
+        fetch_result overflow;
+        overflow.ec = errc::subrequest_overflow;
+        co_return overflow;
+    }
+    fetcher* f = rt.get_fetcher();
+    if (!f) {
+        fetch_result none;
+        none.ec = errc::unknown_upstream;
+        co_return none;
+    }
+    ++subrequests_;
+    co_return co_await f->fetch(upstream, std::move(req), max_body);
+}
+
+response async_handler::handle(const request&, context&) {
+    response r;
+    r.status = 500;
+    r.body_ref = "internal server error\n";
+    return r;
+}
+
 std::chrono::nanoseconds context::cpu_left() const {
     return lifecycle_->get_budget().cpu_left();
 }
@@ -81,6 +113,29 @@ response request_lifecycle::handle(handler& h, const request& req) {
     budget_.charge(handled_at_ - handler_started_);
     phase_ = phase::responding;
     return res;
+}
+
+net::awaitable<response> request_lifecycle::handle_async(handler& h, const request& req) {
+    phase_ = phase::handling;
+    handler_started_ = runtime_.clock().now();
+    response res;
+    std::string error;
+    try {
+        res = co_await h.handle_async(req, ctx_);
+    } catch (const std::exception& e) {
+        error = e.what();
+    } catch (...) {
+        error = "unknown";
+    }
+    if (!error.empty()) {
+        log::event("handler failed").str("route", ctx_.route()).str("error", error).error();
+        res = response{};
+        res.status = 500;
+        res.body_ref = "internal server error\n";
+    }
+    handled_at_ = runtime_.clock().now();
+    phase_ = phase::responding;
+    co_return res;
 }
 
 std::error_code request_lifecycle::wait_until(std::string name, net::awaitable<void> body) {

@@ -73,6 +73,9 @@ public:
     // Runs the handler in this request's context scope. Never throws: an exception becomes a
     // 500 response and an error log line with the request id.
     response handle(handler& h, const request& req);
+    // The same for an asynchronous handler; spawn it on get_executor() so its segments run in
+    // this request's context and are charged to it.
+    boost::asio::awaitable<response> handle_async(handler& h, const request& req);
     // The response has been handed to the kernel at `at`: starts the registered tasks, or closes
     // at once when there are none.
     void flushed(clock::time_point at);
@@ -96,6 +99,7 @@ public:
 private:
     friend class lifecycle_pool;
     friend class runtime;
+    friend class context;
 
     struct task {
         std::string name;

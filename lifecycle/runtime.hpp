@@ -10,6 +10,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include "lifecycle/budget.hpp"
+#include "lifecycle/fetch.hpp"
 #include "lifecycle/outcome.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 
@@ -27,6 +28,9 @@ public:
     task_counters& counters() { return counters_; }
     clock_source& clock() { return clock_; }
     lifecycle_pool& pool() { return pool_; }
+    // The transport behind ctx.fetch (the server's upstream pools of this thread).
+    void set_fetcher(fetcher* f) { fetcher_ = f; }
+    fetcher* get_fetcher() const { return fetcher_; }
 
     // Process-wide cap on background tasks (accepted and not yet ended).
     bool try_reserve_task();
@@ -50,6 +54,7 @@ private:
     boost::intrusive::list<request_lifecycle, boost::intrusive::constant_time_size<false>>
         draining_;
     std::function<void()> on_idle_;
+    fetcher* fetcher_ = nullptr;
     lifecycle_pool pool_;  // last: its lifecycles unlink from draining_ when destroyed
 };
 

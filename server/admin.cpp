@@ -95,6 +95,13 @@ http::response<http::string_body> admin::answer(const http::request<http::string
             {"connections_rejected", state_.connections_rejected.load()},
             {"requests", state_.requests.load()},
         };
+        auto& tasks = j["tasks"];
+        tasks["registered"] = state_.tasks.registered.load();
+        tasks["running"] = state_.tasks.running.load();
+        for (std::size_t i = 0; i < lifecycle::outcome_count; ++i) {
+            auto o = static_cast<lifecycle::outcome>(i);
+            tasks[std::string(lifecycle::to_string(o))] = state_.tasks.get(o);
+        }
         res.result(http::status::ok);
         res.set(http::field::content_type, "application/json");
         res.body() = j.dump() + "\n";

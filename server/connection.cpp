@@ -2,7 +2,9 @@
 
 #include <cstring>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include "lifecycle/log.hpp"
+
 #include "server/request_target.hpp"
 #include "server/response_writer.hpp"
 #include "server/worker.hpp"
@@ -271,75 +273,103 @@ connection::parse_status connection::try_parse() {
     return parser_->is_done() ? parse_status::complete : parse_status::need_more;
 }
 
-void connection::respond(clock::time_point received) {
+const route* connection::respond(clock::time_point received) {
     auto& req = parser_->get();
-    auto lc = owner_.runtime().pool().acquire();
-    lc->begin(received, owner_.default_limits());
-    auto& ctx = lc->ctx();
+    current_lc_ = owner_.runtime().pool().acquire();
+    auto& lc = *current_lc_;
+    lc.begin(received, owner_.default_limits());
+    auto& ctx = lc.ctx();
 
     std::string_view incoming_id;
     if (auto it = req.find("x-request-id"); it != req.end()) {
         if (req.count("x-request-id") == 1) incoming_id = it->value();
     }
     ctx.mutable_id().assign(incoming_id, owner_.ids());
+    current_route_ = nullptr;
 
-    const bool head = req.method() == http::verb::head;
+    if (!parse_target(req.target(), target_, path_storage_)) {
+        finish(text_response(400, error_body(400)), true);
+        return nullptr;
+    }
+    std::string_view host_header;
+    if (!target_.authority.empty())
+        host_header = target_.authority;
+    else if (auto h = req.find(http::field::host); h != req.end())
+        host_header = h->value();
+    host_ = normalise_host(host_header, host_storage_);
+    ctx.set_target(req.method_string(), target_.path, target_.query, host_);
+
+    auto match = owner_.routes().match(host_, target_.path, req.method_string());
+    if (!match.matched) {
+        if (!match.allow.empty()) {
+            auto res = text_response(405, error_body(405));
+            res.headers.emplace_back("Allow", std::move(match.allow));
+            finish(std::move(res));
+        } else {
+            finish(text_response(404, error_body(404)));
+        }
+        return nullptr;
+    }
+    const route& r = *match.matched;
+    current_route_ = &r;
+    ctx.set_route(r.name, r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
+    lc.set_limits(r.limits);
+    if (auto tp = req.find("traceparent"); tp != req.end())
+        ctx.set_incoming_traceparent(tp->value());
+    if (r.handler->is_async()) {
+        ctx.set_peer(remote_address());
+        return &r;  // run() awaits respond_async()
+    }
+    finish(lc.handle(*r.handler, req));
+    return nullptr;
+}
+
+net::awaitable<void> connection::respond_async(const route& r) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto& lc = *current_lc_;
+    auto& req = parser_->get();
+    set_phase(phase::handling, {});
+    net::steady_timer timer(owner_.context(), owner_.cfg().server.timeouts.handler);
+    // The handler runs on the lifecycle's executor (its context, its CPU account). If the handler
+    // timeout wins, the handler is cancelled, and with it its subrequests.
+    auto result = co_await (
+        net::co_spawn(lc.get_executor(), lc.handle_async(*r.handler, req), net::use_awaitable) ||
+        timer.async_wait(net::use_awaitable));
+    if (result.index() == 0) {
+        finish(std::move(std::get<0>(result)));
+    } else {
+        lifecycle::log::event("handler timed out")
+            .request_id(lc.ctx().id())
+            .str("route", r.name)
+            .warn();
+        finish(text_response(504, "handler timed out\n"));
+    }
+}
+
+void connection::finish(lifecycle::response res, bool force_close) {
+    auto& req = parser_->get();
+    auto& lc = *current_lc_;
+    auto& ctx = lc.ctx();
+    if (const route* r = current_route_; r && r->after) {
+        template_values v;
+        v.request = &req;
+        v.request_id = ctx.id();
+        v.method = req.method_string();
+        v.path = target_.path;
+        v.query = target_.query;
+        v.host = host_;
+        v.route = r->name;
+        v.status = res.status;
+        v.handler_us = lc.handler_time().count();
+        r->after->register_all(ctx, owner_.upstreams(), v);
+    }
     // Once shutdown has begun (readiness is 503), every response asks the client to reconnect,
     // so keep-alive clients move to another instance during the drain delay.
-    bool close = !req.keep_alive() || draining_ || owner_.draining() ||
-                 !owner_.state().ready.load(std::memory_order_relaxed);
-    lifecycle::response res;
-    std::string_view route_name;
-
-    request_target target;
-    if (!parse_target(req.target(), target, path_storage_)) {
-        res = text_response(400, error_body(400));
-        close = true;
-    } else {
-        std::string_view host_header;
-        if (!target.authority.empty())
-            host_header = target.authority;
-        else if (auto h = req.find(http::field::host); h != req.end())
-            host_header = h->value();
-        std::string_view host = normalise_host(host_header, host_storage_);
-        ctx.set_target(req.method_string(), target.path, target.query, host);
-
-        auto match = owner_.routes().match(host, target.path, req.method_string());
-        if (match.matched) {
-            const route& r = *match.matched;
-            route_name = r.name;
-            ctx.set_route(r.name,
-                          r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
-            lc->set_limits(r.limits);
-            if (auto tp = req.find("traceparent"); tp != req.end())
-                ctx.set_incoming_traceparent(tp->value());
-            res = lc->handle(*r.handler, req);
-            if (r.after) {
-                template_values v;
-                v.request = &req;
-                v.request_id = ctx.id();
-                v.method = req.method_string();
-                v.path = target.path;
-                v.query = target.query;
-                v.host = host;
-                v.route = r.name;
-                v.status = res.status;
-                v.handler_us = lc->handler_time().count();
-                r.after->register_all(ctx, owner_.upstreams(), v);
-            }
-        } else if (!match.allow.empty()) {
-            res = text_response(405, error_body(405));
-            res.headers.emplace_back("Allow", std::move(match.allow));
-        } else {
-            res = text_response(404, error_body(404));
-        }
-    }
-    close = close || res.close;
-    // A request whose body we did not read completely cannot be followed by another.
-    if (!parser_->is_done()) close = true;
+    const bool close = force_close || res.close || !req.keep_alive() || draining_ ||
+                       owner_.draining() || !owner_.state().ready.load(std::memory_order_relaxed);
 
     response_meta meta;
-    meta.head = head;
+    meta.head = req.method() == http::verb::head;
     meta.close = close;
     meta.keep_alive_10 = !close && req.version() == 10;
     meta.request_id = ctx.id();
@@ -348,10 +378,10 @@ void connection::respond(clock::time_point received) {
 
     if (pending_count_ == pending_.size()) pending_.emplace_back();
     pending& p = pending_[pending_count_++];
-    p.lc = std::move(lc);
+    p.lc = std::move(current_lc_);
     p.status = res.status;
     p.bytes = bytes;
-    p.route = route_name;
+    p.route = current_route_ ? std::string_view(current_route_->name) : std::string_view();
     if (owner_.cfg().log.access) {
         p.method.assign(req.method_string());
         p.path.assign(req.target().substr(0, req.target().find('?')));
@@ -361,6 +391,11 @@ void connection::respond(clock::time_point received) {
     if (close) close_after_write_ = true;
     parser_.reset();
     header_done_ = false;
+}
+
+std::string_view connection::remote_address() {
+    if (remote_text_.empty()) remote_text_ = remote_.address().to_string();
+    return remote_text_;
 }
 
 net::awaitable<bool> connection::flush() {
@@ -393,7 +428,7 @@ net::awaitable<bool> connection::flush() {
                 .num("duration_us",
                      ec ? -1 : static_cast<std::int64_t>(p.lc->time_to_flush().count()))
                 .str("route", p.route)
-                .str("remote", remote_.address().to_string());
+                .str("remote", remote_address());
             if (ec) e.str("error", ec.message());
             e.emit_to(lifecycle::log::access(), spdlog::level::info);
         }
@@ -426,7 +461,7 @@ net::awaitable<void> connection::run() {
     for (;;) {
         parse_status st = try_parse();
         if (st == parse_status::complete) {
-            respond(request_started_);
+            if (const route* r = respond(request_started_)) co_await respond_async(*r);
             if (close_after_write_ || pending_count_ >= max_batch) {
                 if (!co_await flush()) break;
                 if (close_after_write_) {

@@ -24,6 +24,8 @@
 
 #include "lifecycle/request_lifecycle.hpp"
 #include "server/net.hpp"
+#include "server/request_target.hpp"
+#include "server/router.hpp"
 
 namespace edged::server {
 
@@ -55,7 +57,13 @@ private:
     parse_status try_parse();
     bool parse_header(std::size_t header_len);
     void fail(unsigned status);
-    void respond(clock::time_point received);
+    // Routes the parsed request and, for a synchronous handler, appends its response. Returns
+    // the route when its handler is asynchronous (the caller then awaits respond_async).
+    const route* respond(clock::time_point received);
+    net::awaitable<void> respond_async(const route& r);
+    // Registers the route's after-actions and appends the response to the output buffer.
+    void finish(lifecycle::response res, bool force_close = false);
+    std::string_view remote_address();
     net::awaitable<bool> flush();
     net::awaitable<void> linger();
     void set_phase(phase p, std::chrono::milliseconds timeout);
@@ -83,6 +91,12 @@ private:
     std::size_t pending_count_ = 0;
 
     std::string path_storage_, host_storage_;  // scratch for normalisation, reused
+    // The request being answered (between respond() and finish()).
+    lifecycle::lifecycle_pool::handle current_lc_;
+    const route* current_route_ = nullptr;
+    request_target target_;
+    std::string_view host_;
+    std::string remote_text_;
     clock::time_point request_started_{};
     phase phase_ = phase::idle;
     clock::time_point deadline_ = clock::time_point::max();

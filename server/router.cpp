@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "server/proxy_handler.hpp"
 #include "server/redirect_handler.hpp"
 #include "server/static_handler.hpp"
 
@@ -45,9 +46,7 @@ std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc)
             } else if constexpr (std::is_same_v<T, config::redirect_handler>) {
                 return std::make_unique<redirect_handler>(h);
             } else if constexpr (std::is_same_v<T, config::proxy_handler>) {
-                throw std::runtime_error("routes." + rc.name +
-                                         ".handler.proxy: the proxy handler is not available in "
-                                         "this version of edged");
+                return std::make_unique<proxy_handler>(h);
             } else {
                 throw std::runtime_error("routes." + rc.name +
                                          ".handler.job: the job handler is not available in "

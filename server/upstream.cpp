@@ -3,6 +3,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "lifecycle/context.hpp"
+#include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
 #include "lifecycle/request_id.hpp"
 
@@ -165,6 +166,23 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
 
 upstream_set::upstream_set(net::io_context& ioc, const config::config& cfg) {
     for (const auto& u : cfg.upstreams) pools_.push_back(std::make_unique<upstream_pool>(ioc, u));
+}
+
+net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view upstream,
+                                                            lifecycle::request req,
+                                                            std::size_t max_body) {
+    lifecycle::fetch_result out;
+    upstream_pool* pool = find(upstream);
+    if (!pool) {
+        out.ec = lifecycle::errc::unknown_upstream;
+        co_return out;
+    }
+    auto r = co_await pool->send(std::move(req), max_body);
+    out.ec = r.ec;
+    out.timed_out = r.ec == net::error::timed_out;
+    out.connect_failed = r.connect_failed;
+    out.response = std::move(r.response);
+    co_return out;
 }
 
 upstream_pool* upstream_set::find(std::string_view name) {

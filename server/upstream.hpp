@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "lifecycle/fetch.hpp"
 #include "server/net.hpp"
 
 namespace edged::server {
@@ -57,10 +58,13 @@ private:
 };
 
 // All upstream pools of one I/O thread.
-class upstream_set {
+class upstream_set final : public lifecycle::fetcher {
 public:
     upstream_set(net::io_context& ioc, const config::config& cfg);
     upstream_pool* find(std::string_view name);
+    // lifecycle::fetcher: ctx.fetch() lands here.
+    net::awaitable<lifecycle::fetch_result> fetch(std::string_view upstream, lifecycle::request req,
+                                                  std::size_t max_body) override;
 
 private:
     std::vector<std::unique_ptr<upstream_pool>> pools_;

@@ -29,6 +29,7 @@ worker::worker(unsigned index, const config::config& cfg, std::shared_ptr<const 
                                                     cfg.lifecycle.max_background_tasks)),
       upstreams_(std::make_unique<upstream_set>(ioc_, cfg)),
       sweep_(ioc_) {
+    runtime_->set_fetcher(upstreams_.get());
     runtime_->on_idle([this] {
         if (draining_) net::post(ioc_, [this] { check_drained(); });
     });

@@ -86,12 +86,12 @@ TEST_CASE("router refuses handlers this build does not serve", "[router]") {
     auto cfg = config::load_string(R"(
 upstreams: { origin: { url: "http://127.0.0.1:9000" } }
 routes:
-  - name: api
-    match: { prefix: /api/ }
-    handler: { proxy: { upstream: origin } }
+  - name: jobs
+    match: { prefix: /jobs/ }
+    handler: { job: { upstream: origin } }
 )",
                                    config::format::yaml);
-    CHECK_THROWS_WITH(router(cfg), Catch::Contains("proxy"));
+    CHECK_THROWS_WITH(router(cfg), Catch::Contains("job"));
 }
 
 TEST_CASE("response serialisation", "[writer]") {

@@ -1,0 +1,39 @@
+#pragma once
+// Subrequests as the handler API sees them: ctx.fetch(upstream, request). The lifecycle counts
+// them against lifecycle.max_subrequests; the transport (server/upstream.*) stays behind this
+// interface, so lifecycle/ knows nothing of sockets.
+//
+// A subrequest is awaited by the handler or task that started it, so cancelling that task (budget,
+// shutdown) aborts the subrequest and closes its connection.
+
+#include <cstddef>
+#include <string_view>
+#include <system_error>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "lifecycle/message.hpp"
+
+namespace edged::lifecycle {
+
+using upstream_response = boost::beast::http::response<boost::beast::http::string_body>;
+
+struct fetch_result {
+    std::error_code ec;      // lifecycle errors (errc) or transport errors
+    bool timed_out = false;  // the upstream's timeout ran out
+    bool connect_failed = false;
+    upstream_response response;
+};
+
+class fetcher {
+public:
+    virtual boost::asio::awaitable<fetch_result> fetch(std::string_view upstream, request req,
+                                                       std::size_t max_body) = 0;
+
+protected:
+    ~fetcher() = default;
+};
+
+}  // namespace edged::lifecycle
