@@ -3,9 +3,9 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
 #include "server/response_writer.hpp"
-#include "server/upstream.hpp"
 
 namespace edged::server {
 namespace {
@@ -60,22 +60,24 @@ bool hop_by_hop(std::string_view name) {
 
 // Sends `req`, retrying transport failures and 5xx answers with backoff while the policy and the
 // request's wall budget allow. Throws when the call finally fails (the task ends `failed`).
-net::awaitable<void> call(upstream_pool& pool, http::request<http::string_body> req, bool retry) {
+// Every attempt is a ctx.fetch: it counts against max_subrequests like any subrequest. The
+// context outlives the task (a lifecycle closes only after its tasks have ended).
+net::awaitable<void> call(lifecycle::context& ctx, std::string upstream,
+                          http::request<http::string_body> req, bool retry) {
     auto backoff = std::chrono::duration_cast<std::chrono::nanoseconds>(first_backoff);
     for (std::size_t attempt = 1;; ++attempt) {
-        auto result = co_await pool.send(req, max_action_response);
+        auto result = co_await ctx.fetch(upstream, req, max_action_response);
         if (!result.ec && result.response.result_int() < 500) co_return;
         std::string what = result.ec ? result.ec.message()
                                      : "status " + std::to_string(result.response.result_int());
-        const auto* ctx = lifecycle::current_context();
-        const bool budget_left = ctx && ctx->wall_left() > backoff;
-        if (!retry || attempt >= max_attempts || result.ec == net::error::operation_aborted ||
-            !budget_left) {
-            throw std::runtime_error(pool.cfg().name + ": " + what + " after " +
-                                     std::to_string(attempt) + " attempt(s)");
+        const bool final = result.ec == std::errc::operation_canceled ||
+                           result.ec == lifecycle::errc::subrequest_overflow;
+        if (!retry || final || attempt >= max_attempts || ctx.wall_left() <= backoff) {
+            throw std::runtime_error(upstream + ": " + what + " after " + std::to_string(attempt) +
+                                     " attempt(s)");
         }
         lifecycle::log::event("after-action retry")
-            .str("upstream", pool.cfg().name)
+            .str("upstream", upstream)
             .str("error", what)
             .unum("attempt", attempt)
             .debug();
@@ -86,9 +88,10 @@ net::awaitable<void> call(upstream_pool& pool, http::request<http::string_body> 
 }
 
 // Mirror: the answer is ignored; a transport failure still counts as `failed`.
-net::awaitable<void> mirror(upstream_pool& pool, http::request<http::string_body> req) {
-    auto result = co_await pool.send(std::move(req), max_action_response);
-    if (result.ec) throw std::runtime_error(pool.cfg().name + ": " + result.ec.message());
+net::awaitable<void> mirror(lifecycle::context& ctx, std::string upstream,
+                            http::request<http::string_body> req) {
+    auto result = co_await ctx.fetch(upstream, std::move(req), max_action_response);
+    if (result.ec) throw std::runtime_error(upstream + ": " + result.ec.message());
 }
 
 net::awaitable<void> log_line(std::string message, std::string route) {
@@ -193,8 +196,7 @@ std::string text_template::render(const template_values& v, bool json) const {
 
 struct after_actions::action {
     virtual ~action() = default;
-    virtual void add(lifecycle::context& ctx, upstream_set& ups,
-                     const template_values& v) const = 0;
+    virtual void add(lifecycle::context& ctx, const template_values& v) const = 0;
 };
 
 namespace {
@@ -210,8 +212,7 @@ struct http_action final : after_actions::action {
         for (const auto& [name, value] : c.headers)
             headers.emplace_back(name, text_template(value));
     }
-    void add(lifecycle::context& ctx, upstream_set& ups, const template_values& v) const override {
-        upstream_pool* pool = ups.find(upstream);
+    void add(lifecycle::context& ctx, const template_values& v) const override {
         http::request<http::string_body> req;
         req.method_string(method);
         req.target(path.render(v));
@@ -221,7 +222,7 @@ struct http_action final : after_actions::action {
             req.set(name, rendered);
         }
         req.body() = body.render(v, json);
-        ctx.wait_until("http:" + upstream, call(*pool, std::move(req), retry));
+        ctx.wait_until("http:" + upstream, call(ctx, upstream, std::move(req), retry));
     }
     std::string upstream;
     std::string method;
@@ -234,8 +235,7 @@ struct http_action final : after_actions::action {
 
 struct mirror_action final : after_actions::action {
     explicit mirror_action(const config::mirror_action& c) : upstream(c.upstream) {}
-    void add(lifecycle::context& ctx, upstream_set& ups, const template_values& v) const override {
-        upstream_pool* pool = ups.find(upstream);
+    void add(lifecycle::context& ctx, const template_values& v) const override {
         const auto& in = *v.request;
         http::request<http::string_body> req;
         req.method_string(in.method_string());
@@ -243,14 +243,14 @@ struct mirror_action final : after_actions::action {
         for (const auto& f : in)
             if (!hop_by_hop(f.name_string())) req.insert(f.name_string(), f.value());
         req.body() = in.body();
-        ctx.wait_until("mirror:" + upstream, mirror(*pool, std::move(req)));
+        ctx.wait_until("mirror:" + upstream, mirror(ctx, upstream, std::move(req)));
     }
     std::string upstream;
 };
 
 struct log_action final : after_actions::action {
     explicit log_action(const config::log_action& c) : message(c.message) {}
-    void add(lifecycle::context& ctx, upstream_set&, const template_values& v) const override {
+    void add(lifecycle::context& ctx, const template_values& v) const override {
         ctx.wait_until("log", log_line(message.render(v), std::string(v.route)));
     }
     text_template message;
@@ -280,9 +280,8 @@ after_actions::after_actions(const std::vector<config::after_action>& actions) {
 
 after_actions::~after_actions() = default;
 
-void after_actions::register_all(lifecycle::context& ctx, upstream_set& upstreams,
-                                 const template_values& values) const {
-    for (const auto& a : actions_) a->add(ctx, upstreams, values);
+void after_actions::register_all(lifecycle::context& ctx, const template_values& values) const {
+    for (const auto& a : actions_) a->add(ctx, values);
 }
 
 }  // namespace edged::server

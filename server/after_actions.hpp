@@ -20,8 +20,6 @@
 
 namespace edged::server {
 
-class upstream_set;
-
 // What a template may refer to, captured at registration.
 struct template_values {
     const lifecycle::request* request = nullptr;
@@ -54,8 +52,7 @@ public:
 
     // Registers every action as a wait_until task of `ctx`. A registration the lifecycle refuses
     // (over its bounds) is counted there; the others go on.
-    void register_all(lifecycle::context& ctx, upstream_set& upstreams,
-                      const template_values& values) const;
+    void register_all(lifecycle::context& ctx, const template_values& values) const;
 
     struct action;  // one configured action (defined in the .cpp)
 

@@ -361,7 +361,7 @@ void connection::finish(lifecycle::response res, bool force_close) {
         v.route = r->name;
         v.status = res.status;
         v.handler_us = lc.handler_time().count();
-        r->after->register_all(ctx, owner_.upstreams(), v);
+        r->after->register_all(ctx, v);
     }
     // Once shutdown has begun (readiness is 503), every response asks the client to reconnect,
     // so keep-alive clients move to another instance during the drain delay.

@@ -110,6 +110,18 @@ TEST_CASE("max_wait_until and max_background_tasks reject and count", "[lifecycl
         CHECK(tasks(s).get(outcome::rejected_overflow) == 1);
         CHECK(sink.records().size() == 2);
     }
+    SECTION("subrequests: after-action calls count against max_subrequests") {
+        running_server s(base_config() + upstream_block({{"collector", sink.port()}}) +
+                         api_route(three, "{ max_subrequests: 2 }"));
+        raw_client c(s.port());
+        c.send(get_request("/api"));
+        CHECK(c.read().result_int() == 200);
+        CHECK(settled(s, 3));
+        CHECK(tasks(s).get(outcome::completed) == 2);
+        CHECK(tasks(s).get(outcome::failed) == 1);
+        CHECK(tasks(s).subrequests_rejected == 1);
+        CHECK(sink.records().size() == 2);
+    }
     SECTION("process-wide") {
         sink.hold(30s);
         running_server s(base_config() + "lifecycle: { max_background_tasks: 2 }\n" +
