@@ -88,7 +88,8 @@ void server::shutdown() {
         shutdown_started_ = std::chrono::steady_clock::now();
         state_.ready = false;
         summary_.tasks_pending = static_cast<std::uint64_t>(state_.tasks.running.load());
-        tasks_ended_at_start_ = state_.tasks.ended();
+        tasks_ended_at_start_ =
+            state_.tasks.ended() - state_.tasks.get(lifecycle::outcome::rejected_overflow);
         tasks_cancelled_at_start_ = state_.tasks.get(lifecycle::outcome::cancelled_shutdown);
         lifecycle::log::event("shutdown started")
             .str("drain_delay", config::format_duration(cfg_.shutdown.drain_delay))
@@ -132,8 +133,11 @@ void server::finish() {
     summary_.requests = state_.requests.load();
     summary_.tasks_cancelled =
         state_.tasks.get(lifecycle::outcome::cancelled_shutdown) - tasks_cancelled_at_start_;
-    summary_.tasks_drained =
-        state_.tasks.ended() - tasks_ended_at_start_ - summary_.tasks_cancelled;
+    // Tasks that ended on their own (completed, failed, or over their own budgets) since the
+    // signal; rejections are not tasks that ran.
+    summary_.tasks_drained = state_.tasks.ended() -
+                             state_.tasks.get(lifecycle::outcome::rejected_overflow) -
+                             tasks_ended_at_start_ - summary_.tasks_cancelled;
     summary_.connections_accepted = state_.connections_accepted.load();
     summary_.connections_rejected = state_.connections_rejected.load();
     summary_.drain_time =

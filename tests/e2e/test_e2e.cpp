@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "sink.hpp"
 
 extern char** environ;
 
@@ -26,7 +27,7 @@ namespace {
 
 // A child process with its stdout (and stderr) collected line by line on a reader thread.
 class process {
-  public:
+public:
     explicit process(std::vector<std::string> args) {
         int fds[2];
         REQUIRE(::pipe(fds) == 0);
@@ -94,7 +95,7 @@ class process {
         return all;
     }
 
-  private:
+private:
     void read_lines(int fd) {
         std::string partial;
         char buf[4096];
@@ -287,4 +288,58 @@ routes:
         CHECK(p.wait_exit(10s) == 1);
         CHECK(!p.wait_line("cannot listen on 127.0.0.1:" + std::to_string(port)).empty());
     }
+}
+
+TEST_CASE(
+    "SIGTERM with background tasks: drained ones complete, the rest are cancelled and counted",
+    "[e2e][lifecycle]") {
+    sink_server quick, stuck;
+    quick.hold(300ms);
+    stuck.hold(60s);
+    const std::string cfg = R"(
+server: { listen: ["127.0.0.1:0"], threads: 1 }
+admin: { listen: "127.0.0.1:0" }
+shutdown: { drain_delay: 0s, grace: 2s }
+upstreams:
+  quick: { url: "http://127.0.0.1:)" +
+                            std::to_string(quick.port()) + R"(" }
+  stuck: { url: "http://127.0.0.1:)" +
+                            std::to_string(stuck.port()) + R"(", timeout: 60s }
+routes:
+  - name: api
+    match: { prefix: /api }
+    handler: { static: { status: 200, body: "ok\n" } }
+    after:
+      - http: { upstream: quick, path: /q }
+      - http: { upstream: stuck, path: /s }
+)";
+    process edged({EDGED_BINARY, "--config", write_config("tasks.yaml", cfg)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    REQUIRE(!listening.empty());
+    {
+        raw_client c(port_from(listening));
+        c.send(get_request("/api"));
+        CHECK(c.read().result_int() == 200);
+    }
+    REQUIRE(quick.wait_for(1));
+    REQUIRE(stuck.wait_for(1));
+    edged.signal(SIGTERM);
+    CHECK(edged.wait_exit(15s) == 0);
+    std::string summary = edged.wait_line("shutdown complete", 1s);
+    INFO(edged.output());
+    REQUIRE(!summary.empty());
+    auto j = nlohmann::json::parse(summary);
+    CHECK(j.at("tasks_pending") == 2);
+    CHECK(j.at("tasks_drained") == 1);
+    CHECK(j.at("tasks_cancelled") == 1);
+    CHECK(quick.records()[0].answered);
+    CHECK(
+        stuck.wait_until([](const auto& r) { return !r.empty() && r[0].peer_closed_while_held; }));
+    // One summary line for the request that had background work.
+    std::string closed = edged.wait_line("\"msg\":\"lifecycle closed\"", 1s);
+    REQUIRE(!closed.empty());
+    auto lc = nlohmann::json::parse(closed);
+    CHECK(lc.at("tasks") == 2);
+    CHECK(lc.at("completed") == 1);
+    CHECK(lc.at("cancelled:shutdown") == 1);
 }
