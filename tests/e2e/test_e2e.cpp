@@ -232,7 +232,7 @@ TEST_CASE("a second signal ends the process at once with exit code 3", "[e2e]") 
     CHECK(edged.wait_exit(5s) == 3);
 }
 
-TEST_CASE("--check-config, --version, --help and bad arguments", "[e2e][cli]") {
+TEST_CASE("CLI: check-config and version and help and bad arguments", "[e2e][cli]") {
     {
         process p({EDGED_BINARY, "--check-config", write_config("ok.yaml", e2e_config)});
         CHECK(p.wait_exit(10s) == 0);
