@@ -454,6 +454,20 @@ net::awaitable<void> connection::linger() {
     }
 }
 
+net::awaitable<void> connection::reject_and_close(unsigned status) {
+    parser_.reset();
+    header_done_ = false;
+    response_meta meta;
+    meta.close = true;
+    meta.date = owner_.date().now();
+    append_response(out_, text_response(status, error_body(status)), meta);
+    lifecycle::log::event("request rejected")
+        .unum("status", status)
+        .str("remote", remote_address())
+        .debug();
+    if (co_await flush()) co_await linger();
+}
+
 net::awaitable<void> connection::run() {
     const auto& cfg = owner_.cfg().server;
     const std::size_t max_batch = cfg.limits.pipeline_depth;
@@ -475,19 +489,7 @@ net::awaitable<void> connection::run() {
         }
         if (st == parse_status::failed) {
             // The framing can no longer be trusted: answer, then close.
-            if (parser_) parser_.reset();
-            header_done_ = false;
-            lifecycle::response res = text_response(error_status_, error_body(error_status_));
-            response_meta meta;
-            meta.close = true;
-            meta.date = owner_.date().now();
-            append_response(out_, res, meta);
-            lifecycle::log::event("request rejected")
-                .unum("status", error_status_)
-                .str("remote", remote_.address().to_string())
-                .request_id("-")
-                .debug();
-            if (co_await flush()) co_await linger();
+            co_await reject_and_close(error_status_);
             break;
         }
         // need_more: send what is ready before waiting for the client.
@@ -509,15 +511,7 @@ net::awaitable<void> connection::run() {
         auto [ec, n] = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
         if (timed_out_) {
             timed_out_ = false;
-            fail(408);
-            if (parser_) parser_.reset();
-            header_done_ = false;
-            lifecycle::response res = text_response(408, error_body(408));
-            response_meta meta;
-            meta.close = true;
-            meta.date = owner_.date().now();
-            append_response(out_, res, meta);
-            if (co_await flush()) co_await linger();
+            co_await reject_and_close(408);
             break;
         }
         if (ec) break;  // EOF, reset, or closed by the sweep / drain

@@ -66,6 +66,8 @@ private:
     std::string_view remote_address();
     net::awaitable<bool> flush();
     net::awaitable<void> linger();
+    // Answers `status` with Connection: close after whatever is already queued, then lingers.
+    net::awaitable<void> reject_and_close(unsigned status);
     void set_phase(phase p, std::chrono::milliseconds timeout);
     void close_socket();
 
