@@ -117,7 +117,9 @@ void worker::connection_closed() {
 void worker::arm_sweep() {
     sweep_.expires_after(sweep_interval);
     sweep_.async_wait([this](error_code ec) {
-        if (ec) return;
+        // cancel() cannot recall a handler whose timer had already expired: without the flag, a
+        // sweep queued just before stop() would re-arm and keep the thread alive forever.
+        if (ec || stopping_) return;
         const auto now = connection::clock::now();
         coarse_now_ = now;
         // on_tick may close a socket but never destroys a connection synchronously (its
@@ -158,6 +160,7 @@ void worker::stop() {
     if (!thread_.joinable()) return;
     net::post(ioc_, [this] {
         drained_notified_ = true;
+        stopping_ = true;
         error_code ec;
         sweep_.cancel();
         for (auto& a : acceptors_) a->close(ec);

@@ -79,6 +79,7 @@ private:
     http_date date_;
     std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
     bool draining_ = false;
+    bool stopping_ = false;
     bool drained_notified_ = false;
     std::function<void()> on_drained_;
     using connection_list =
