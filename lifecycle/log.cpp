@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include "lifecycle/context.hpp"
+#include "lifecycle/json_escape.hpp"
 
 namespace edged::lifecycle::log {
 namespace {
@@ -54,34 +55,7 @@ void flush() {
 }
 
 void append_escaped(fmt::memory_buffer& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"':
-                out.append(std::string_view("\\\""));
-                break;
-            case '\\':
-                out.append(std::string_view("\\\\"));
-                break;
-            case '\n':
-                out.append(std::string_view("\\n"));
-                break;
-            case '\r':
-                out.append(std::string_view("\\r"));
-                break;
-            case '\t':
-                out.append(std::string_view("\\t"));
-                break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-                    out.append(esc, esc + 6);
-                } else {
-                    out.push_back(ch);
-                }
-        }
-    }
+    append_json_escaped(out, s);
 }
 
 event::event(std::string_view msg) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "lifecycle/errors.hpp"
+#include "lifecycle/json_escape.hpp"
 #include "lifecycle/log.hpp"
 #include "server/response_writer.hpp"
 
@@ -18,23 +19,6 @@ constexpr std::size_t max_action_response = 64 * 1024;
 bool idempotent(std::string_view method) {
     return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
            method == "OPTIONS" || method == "TRACE";
-}
-
-void append_json_escaped(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20 || c == 0x7f) {
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 0xf];
-        } else {
-            out += ch;
-        }
-    }
 }
 
 void append_header_safe(std::string& out, std::string_view s) {
@@ -143,7 +127,7 @@ text_template::text_template(std::string_view text) {
 void text_template::render(std::string& out, const template_values& v, bool json) const {
     auto put = [&](std::string_view s) {
         if (json)
-            append_json_escaped(out, s);
+            lifecycle::append_json_escaped(out, s);
         else
             out += s;
     };
