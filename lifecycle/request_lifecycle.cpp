@@ -261,13 +261,23 @@ void request_lifecycle::close() {
         e.num("cpu_us", duration_cast<microseconds>(budget_.cpu_used()).count());
         e.info();
     }
-    if (owner_released_) runtime_.pool().recycle(this);
+    if (owner_released_) recycle();
+}
+
+void request_lifecycle::recycle() {
+    // Inside one of our own segments (a task's completion handler closing the lifecycle), the
+    // segment's end still has to run on this object: recycle when the outermost segment ends.
+    if (segment_depth_ > 0) {
+        recycle_after_segment_ = true;
+        return;
+    }
+    runtime_.pool().recycle(this);
 }
 
 void request_lifecycle::owner_released() {
     owner_released_ = true;
     if (phase_ == phase::closed || phase_ == phase::idle) {
-        runtime_.pool().recycle(this);
+        recycle();
     } else if (phase_ < phase::draining) {
         abandon();  // the connection died before the flush: tasks run all the same
     }
@@ -291,6 +301,10 @@ void request_lifecycle::end_segment() noexcept {
         net::post(io_executor(), [this, gen = generation_] {
             if (gen == generation_) cancel(outcome::cancelled_cpu_budget);
         });
+    }
+    if (recycle_after_segment_) {
+        recycle_after_segment_ = false;
+        runtime_.pool().recycle(this);  // last statement: `this` may be gone after it
     }
 }
 

@@ -118,6 +118,7 @@ private:
     void maybe_close();
     void close();
     void owner_released();
+    void recycle();
 
     runtime& runtime_;
     context ctx_;
@@ -133,6 +134,7 @@ private:
     bool cancelling_ = false;
     bool owner_released_ = false;
     bool cpu_check_posted_ = false;
+    bool recycle_after_segment_ = false;
 
     // Segment bookkeeping (tracking_executor): nesting depth, start, the scope it replaced.
     int segment_depth_ = 0;

@@ -19,7 +19,8 @@ template <class T>
 net::awaitable<std::pair<error_code, T>> with_deadline(net::awaitable<std::pair<error_code, T>> op,
                                                        std::chrono::steady_clock::time_point at) {
     net::steady_timer timer(co_await net::this_coro::executor, at);
-    auto result = co_await (std::move(op) || timer.async_wait(net::use_awaitable));
+    // as_tuple: the timer losing the race is the common case and must not throw.
+    auto result = co_await (std::move(op) || timer.async_wait(token));
     if (result.index() == 1) co_return std::pair<error_code, T>{net::error::timed_out, T{}};
     co_return std::get<0>(std::move(result));
 }
@@ -48,7 +49,7 @@ std::string make_traceparent(std::string_view trace_id, std::uint64_t r1, std::u
 }
 
 upstream_pool::upstream_pool(net::io_context& ioc, const config::upstream_config& cfg)
-    : ioc_(ioc), cfg_(cfg), slot_freed_(ioc, std::chrono::steady_clock::time_point::max()) {}
+    : ioc_(ioc), cfg_(cfg) {}
 
 upstream_pool::~upstream_pool() = default;
 
@@ -75,7 +76,15 @@ void upstream_pool::give_back(tcp::socket socket) {
         idle_.pop_front();
         --open_;
     }
-    slot_freed_.cancel_one();
+    wake_one();
+}
+
+void upstream_pool::wake_one() {
+    if (waiters_.empty()) return;
+    waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->woken = true;
+    w->timer.cancel();
 }
 
 net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_body> req,
@@ -113,23 +122,24 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
                 connect_deadline);
             if (ec) {
                 --open_;
-                slot_freed_.cancel_one();
+                wake_one();
                 result.ec = ec;
                 result.connect_failed = true;
                 co_return result;
             }
             socket.emplace(std::move(fresh));
         } else {
-            // Every waiter waits on the one never-expiring timer; cancel_one() wakes one of
-            // them when a connection is freed. The deadline is each waiter's own.
-            auto [ec, woken] = co_await with_deadline<bool>(
-                [&]() -> net::awaitable<std::pair<error_code, bool>> {
-                    co_await slot_freed_.async_wait(token);
-                    co_return std::pair<error_code, bool>{error_code{}, true};
-                }(),
-                request_deadline);
-            if (ec) {
-                result.ec = ec;
+            // Wait for a connection to be freed: each waiter has its own timer, set to its
+            // deadline, and sits in a FIFO; wake_one() cancels the first waiter's timer. (One
+            // shared timer would make each cancel scan every waiter: quadratic under backlog.)
+            waiter w{net::steady_timer(ioc_, request_deadline)};
+            auto it = waiters_.insert(waiters_.end(), &w);
+            auto [ec] = co_await w.timer.async_wait(token);
+            if (!w.woken) waiters_.erase(it);
+            if (!w.woken) {
+                // Expired (or the caller was cancelled): no connection came free in time.
+                result.ec = ec ? error_code(net::error::operation_aborted)
+                               : error_code(net::error::timed_out);
                 result.connect_failed = true;
                 co_return result;
             }
@@ -160,7 +170,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
     socket->shutdown(tcp::socket::shutdown_both, ignored);
     socket->close(ignored);
     --open_;
-    slot_freed_.cancel_one();
+    wake_one();
     co_return result;
 }
 

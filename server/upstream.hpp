@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <deque>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,8 +54,13 @@ private:
     config::upstream_config cfg_;
     std::vector<tcp::endpoint> endpoints_;  // resolved once, again after a connect failure
     std::deque<tcp::socket> idle_;
-    std::size_t open_ = 0;          // in use + idle
-    net::steady_timer slot_freed_;  // signalled when a connection is returned or closed
+    std::size_t open_ = 0;  // in use + idle
+    struct waiter {
+        net::steady_timer timer;
+        bool woken = false;
+    };
+    void wake_one();              // a connection was returned or closed: the first waiter may go on
+    std::list<waiter*> waiters_;  // FIFO of calls waiting for a connection
 };
 
 // All upstream pools of one I/O thread.

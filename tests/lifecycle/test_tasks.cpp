@@ -341,3 +341,19 @@ TEST_CASE("mixed burst: outcome counts add up to the tasks registered", "[lifecy
     CHECK(f.counters.get(outcome::cancelled_wall_budget) > 0);
     CHECK(f.counters.running == 0);
 }
+
+TEST_CASE("a lifecycle closed by its last task's completion is recycled after that segment",
+          "[lifecycle][pool]") {
+    // More lifecycles than the pool keeps idle (1024): recycling some of them deletes them, which
+    // must not happen while their own completion handler is still running.
+    fixture f(/*max_background=*/5000);
+    for (int r = 0; r < 1500; ++r) {
+        auto lc = f.start_request({}, "r" + std::to_string(r));
+        lc->ctx().wait_until("t", sleep_for(1ms));
+        lc->flushed(std::chrono::steady_clock::now());
+    }
+    f.ioc.run();
+    CHECK(f.counters.get(outcome::completed) == 1500);
+    CHECK(f.rt.pool().live() == 0);
+    CHECK(f.rt.pool().idle() <= 1024);
+}
