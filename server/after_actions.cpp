@@ -50,7 +50,14 @@ net::awaitable<void> call(lifecycle::context& ctx, std::string upstream,
                           http::request<http::string_body> req, bool retry) {
     auto backoff = std::chrono::duration_cast<std::chrono::nanoseconds>(first_backoff);
     for (std::size_t attempt = 1;; ++attempt) {
-        auto result = co_await ctx.fetch(upstream, req, max_action_response);
+        // Only an attempt that may be followed by another needs its own copy of the request.
+        // (Built before the co_await: GCC 12 mishandles a conditional temporary inside one.)
+        http::request<http::string_body> sent;
+        if (retry && attempt < max_attempts)
+            sent = req;
+        else
+            sent = std::move(req);
+        auto result = co_await ctx.fetch(upstream, std::move(sent), max_action_response);
         if (!result.ec && result.response.result_int() < 500) co_return;
         std::string what = result.ec ? result.ec.message()
                                      : "status " + std::to_string(result.response.result_int());
@@ -192,7 +199,8 @@ struct http_action final : after_actions::action {
           path(c.path),
           body(c.body),
           json(looks_like_json(c.headers, c.body)),
-          retry(c.retry || idempotent(c.method)) {
+          retry(c.retry || idempotent(c.method)),
+          task_name("http:" + c.upstream) {
         for (const auto& [name, value] : c.headers)
             headers.emplace_back(name, text_template(value));
     }
@@ -206,7 +214,7 @@ struct http_action final : after_actions::action {
             req.set(name, rendered);
         }
         req.body() = body.render(v, json);
-        ctx.wait_until("http:" + upstream, call(ctx, upstream, std::move(req), retry));
+        ctx.wait_until(task_name, call(ctx, upstream, std::move(req), retry));
     }
     std::string upstream;
     std::string method;
@@ -215,10 +223,12 @@ struct http_action final : after_actions::action {
     text_template body;
     bool json;
     bool retry;
+    std::string task_name;
 };
 
 struct mirror_action final : after_actions::action {
-    explicit mirror_action(const config::mirror_action& c) : upstream(c.upstream) {}
+    explicit mirror_action(const config::mirror_action& c)
+        : upstream(c.upstream), task_name("mirror:" + c.upstream) {}
     void add(lifecycle::context& ctx, const template_values& v) const override {
         const auto& in = *v.request;
         http::request<http::string_body> req;
@@ -227,9 +237,10 @@ struct mirror_action final : after_actions::action {
         for (const auto& f : in)
             if (!hop_by_hop(f.name_string())) req.insert(f.name_string(), f.value());
         req.body() = in.body();
-        ctx.wait_until("mirror:" + upstream, mirror(ctx, upstream, std::move(req)));
+        ctx.wait_until(task_name, mirror(ctx, upstream, std::move(req)));
     }
     std::string upstream;
+    std::string task_name;
 };
 
 struct log_action final : after_actions::action {

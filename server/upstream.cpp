@@ -25,31 +25,57 @@ net::awaitable<std::pair<error_code, T>> with_deadline(net::awaitable<std::pair<
     co_return std::get<0>(std::move(result));
 }
 
-std::string hex16(std::uint64_t v) {
+void append_hex16(std::string& out, std::uint64_t v) {
     lifecycle::request_id id;
     id.set_generated(v);
-    return std::string(id.view());
+    out += id.view();
+}
+
+// Headers the pool writes itself, or that only concern one hop; never copied from the caller.
+bool managed_header(std::string_view name) {
+    static constexpr std::string_view names[] = {
+        "host",       "content-length",   "transfer-encoding", "connection",  "keep-alive",
+        "x-request-id", "traceparent",    "proxy-connection",  "te",          "trailer",
+        "upgrade"};
+    for (auto n : names)
+        if (beast::iequals(n, name)) return true;
+    return false;
+}
+
+// Methods whose empty body is still announced with Content-Length: 0 (as Beast's
+// prepare_payload does): a server may otherwise wait for a body or answer 411.
+bool announces_empty_body(http::verb method) {
+    return method == http::verb::post || method == http::verb::put ||
+           method == http::verb::patch || method == http::verb::unknown;
 }
 
 }  // namespace
 
+void append_traceparent(std::string& out, std::string_view trace_id, std::uint64_t r1,
+                        std::uint64_t r2, std::uint64_t r3) {
+    out += "00-";
+    if (trace_id.size() == 32) {
+        out += trace_id;
+    } else {
+        append_hex16(out, r1);
+        append_hex16(out, r2);
+    }
+    out += '-';
+    append_hex16(out, r3 | 1);  // a span id of all zeros is invalid
+    out += "-01";
+}
+
 std::string make_traceparent(std::string_view trace_id, std::uint64_t r1, std::uint64_t r2,
                              std::uint64_t r3) {
-    std::string tp = "00-";
-    if (trace_id.size() == 32) {
-        tp += trace_id;
-    } else {
-        tp += hex16(r1);
-        tp += hex16(r2);
-    }
-    tp += '-';
-    tp += hex16(r3 | 1);  // a span id of all zeros is invalid
-    tp += "-01";
+    std::string tp;
+    append_traceparent(tp, trace_id, r1, r2, r3);
     return tp;
 }
 
 upstream_pool::upstream_pool(net::io_context& ioc, const config::upstream_config& cfg)
-    : ioc_(ioc), cfg_(cfg) {}
+    : ioc_(ioc),
+      cfg_(cfg),
+      host_header_(cfg.port == 80 ? cfg.host : cfg.host + ":" + std::to_string(cfg.port)) {}
 
 upstream_pool::~upstream_pool() = default;
 
@@ -68,15 +94,19 @@ net::awaitable<error_code> upstream_pool::connect(tcp::socket& socket) {
     co_return ec;
 }
 
-void upstream_pool::give_back(tcp::socket socket) {
-    idle_.push_back(std::move(socket));
+void upstream_pool::give_back(conn_ptr conn) {
+    idle_.push_back(std::move(conn));
     while (idle_.size() > cfg_.idle_connections) {
-        error_code ec;
-        idle_.front().close(ec);
+        discard(*idle_.front());
         idle_.pop_front();
-        --open_;
     }
     wake_one();
+}
+
+void upstream_pool::discard(upstream_conn& conn) {
+    error_code ignored;
+    conn.socket.close(ignored);
+    --open_;
 }
 
 void upstream_pool::wake_one() {
@@ -87,37 +117,64 @@ void upstream_pool::wake_one() {
     w->timer.cancel();
 }
 
+void upstream_pool::serialise(const http::request<http::string_body>& req,
+                              std::string& out) const {
+    out += req.method_string();
+    out += ' ';
+    out += cfg_.base_path;
+    out += req.target();
+    out += " HTTP/1.1\r\nHost: ";
+    out += host_header_;
+    out += "\r\n";
+    for (const auto& f : req) {
+        if (managed_header(f.name_string())) continue;
+        out += f.name_string();
+        out += ": ";
+        out += f.value();
+        out += "\r\n";
+    }
+    if (const auto* ctx = lifecycle::current_context()) {
+        thread_local lifecycle::id_generator gen = lifecycle::id_generator::seeded();
+        out += "X-Request-Id: ";
+        out += ctx->id();
+        out += "\r\ntraceparent: ";
+        append_traceparent(out, ctx->trace_id(), gen(), gen(), gen());
+        out += "\r\n";
+    }
+    const auto& body = req.body();
+    if (!body.empty() || announces_empty_body(req.method())) {
+        out += "Content-Length: ";
+        out += std::to_string(body.size());
+        out += "\r\n";
+    }
+    out += "\r\n";
+    out += body;
+}
+
 net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_body> req,
                                                     std::size_t max_body) {
     const auto start = std::chrono::steady_clock::now();
     const auto request_deadline = start + cfg_.timeout;
     upstream_result result;
 
-    req.version(11);
-    req.set(http::field::host,
-            cfg_.port == 80 ? cfg_.host : cfg_.host + ":" + std::to_string(cfg_.port));
-    if (!cfg_.base_path.empty()) req.target(cfg_.base_path + std::string(req.target()));
-    if (const auto* ctx = lifecycle::current_context()) {
-        thread_local lifecycle::id_generator gen = lifecycle::id_generator::seeded();
-        req.set("X-Request-Id", ctx->id());
-        req.set("traceparent", make_traceparent(ctx->trace_id(), gen(), gen(), gen()));
-    }
-    req.keep_alive(true);
-    req.prepare_payload();
+    // The request goes out as one buffer written here, not through Beast's serializer.
+    std::string wire;
+    wire.reserve(256 + req.body().size());
+    serialise(req, wire);
 
     // A connection: an idle one, a new one, or wait for one to be freed.
-    std::optional<tcp::socket> socket;
-    while (!socket) {
+    conn_ptr conn;
+    while (!conn) {
         if (!idle_.empty()) {
-            socket.emplace(std::move(idle_.front()));
+            conn = std::move(idle_.front());
             idle_.pop_front();
         } else if (open_ < cfg_.max_connections) {
             ++open_;
-            tcp::socket fresh(ioc_);
+            auto fresh = std::make_shared<upstream_conn>(ioc_);
             auto connect_deadline = std::min(request_deadline, start + cfg_.connect_timeout);
             auto [ec, ok] = co_await with_deadline<bool>(
                 [&]() -> net::awaitable<std::pair<error_code, bool>> {
-                    co_return std::pair<error_code, bool>{co_await connect(fresh), true};
+                    co_return std::pair<error_code, bool>{co_await connect(fresh->socket), true};
                 }(),
                 connect_deadline);
             if (ec) {
@@ -127,7 +184,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
                 result.connect_failed = true;
                 co_return result;
             }
-            socket.emplace(std::move(fresh));
+            conn = std::move(fresh);
         } else {
             // Wait for a connection to be freed: each waiter has its own timer, set to its
             // deadline, and sits in a FIFO; wake_one() cancels the first waiter's timer. (One
@@ -146,30 +203,44 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
         }
     }
 
-    // Write the request and read the response under the request deadline.
-    beast::flat_buffer buffer;
+    // Write the request and read the response under the request deadline: the connection's
+    // timer cancels its socket when the deadline passes. A cancellation of the calling coroutine
+    // (terminal) reaches the socket operation directly and aborts it.
+    upstream_conn& c = *conn;
+    c.timed_out = false;
+    c.timer.expires_at(request_deadline);
+    c.timer.async_wait([conn, armed = ++c.armed](error_code ec) {
+        if (ec || conn->armed != armed) return;
+        conn->timed_out = true;
+        error_code ignored;
+        conn->socket.cancel(ignored);
+    });
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body);
-    auto exchange = [&]() -> net::awaitable<std::pair<error_code, bool>> {
-        auto [wec, wn] = co_await http::async_write(*socket, req, token);
-        if (wec) co_return std::pair<error_code, bool>{wec, false};
-        auto [rec, rn] = co_await http::async_read(*socket, buffer, parser, token);
-        co_return std::pair<error_code, bool>{rec, true};
-    };
-    auto [ec, ok] = co_await with_deadline<bool>(exchange(), request_deadline);
+    error_code ec;
+    if (auto [wec, wn] = co_await net::async_write(c.socket, net::buffer(wire), token); wec) {
+        ec = wec;
+    } else if (c.timed_out) {
+        ec = net::error::timed_out;  // expired between the write and the read
+    } else {
+        auto [rec, rn] = co_await http::async_read(c.socket, c.buffer, parser, token);
+        ec = rec;
+    }
+    ++c.armed;  // a deadline handler still queued must not cancel this socket's next use
+    c.timer.cancel();
+    if (ec && c.timed_out) ec = net::error::timed_out;
     result.ec = ec;
     if (!ec) {
         result.response = parser.release();
-        if (result.response.keep_alive() && buffer.size() == 0) {
-            give_back(std::move(*socket));
+        if (result.response.keep_alive() && c.buffer.size() == 0) {
+            give_back(std::move(conn));
             co_return result;
         }
     }
-    // Errors, timeouts, cancellation, or a response that ends the connection: close it.
-    error_code ignored;
-    socket->shutdown(tcp::socket::shutdown_both, ignored);
-    socket->close(ignored);
-    --open_;
+    // Errors, timeouts, cancellation, or a response that ends the connection: close it (never
+    // back to the pool half-used).
+    c.buffer.clear();
+    discard(c);
     wake_one();
     co_return result;
 }

@@ -32,6 +32,17 @@ struct upstream_result {
     bool connect_failed = false;  // the failure happened before the request was sent
 };
 
+// One pooled connection to an upstream. Shared between the call that uses it and the deadline
+// timer's handler, so a late timer handler never touches a freed connection.
+struct upstream_conn {
+    explicit upstream_conn(net::io_context& ioc) : socket(ioc), timer(ioc) {}
+    tcp::socket socket;
+    net::steady_timer timer;     // the deadline of the exchange in progress
+    std::uint64_t armed = 0;     // bumped by arm() and disarm(): a stale expiry does nothing
+    bool timed_out = false;      // the deadline fired during the exchange
+    beast::flat_buffer buffer;   // read buffer, kept (with its capacity) between requests
+};
+
 class upstream_pool {
 public:
     upstream_pool(net::io_context& ioc, const config::upstream_config& cfg);
@@ -47,13 +58,19 @@ public:
     std::size_t open() const { return open_; }
 
 private:
+    using conn_ptr = std::shared_ptr<upstream_conn>;
     net::awaitable<error_code> connect(tcp::socket& socket);
-    void give_back(tcp::socket socket);
+    void give_back(conn_ptr conn);
+    void discard(upstream_conn& conn);  // closes a connection that is not going back to the pool
+    // Writes the request line and headers for `req` (as sent: Host, X-Request-Id and traceparent
+    // set here, hop-by-hop headers dropped, Content-Length computed) followed by the body.
+    void serialise(const http::request<http::string_body>& req, std::string& out) const;
 
     net::io_context& ioc_;
     config::upstream_config cfg_;
     std::vector<tcp::endpoint> endpoints_;  // resolved once, again after a connect failure
-    std::deque<tcp::socket> idle_;
+    std::string host_header_;  // "host" or "host:port"
+    std::deque<conn_ptr> idle_;
     std::size_t open_ = 0;  // in use + idle
     struct waiter {
         net::steady_timer timer;
@@ -80,5 +97,7 @@ private:
 // one; always a fresh span id.
 std::string make_traceparent(std::string_view incoming, std::uint64_t r1, std::uint64_t r2,
                              std::uint64_t r3);
+void append_traceparent(std::string& out, std::string_view incoming, std::uint64_t r1,
+                        std::uint64_t r2, std::uint64_t r3);
 
 }  // namespace edged::server

@@ -59,10 +59,20 @@ TEST_CASE("proxy forwards method, path, query, headers and body", "[proxy]") {
     CHECK(r.headers.at("x-forwarded-host") == "edge.example");
     CHECK(r.headers.at("x-request-id") == "p-1");
     CHECK(r.headers.at("traceparent").size() == 55);
+    // Host names the upstream; one Content-Length, computed by edged; no Connection header.
+    CHECK(r.headers.at("host") == "127.0.0.1:" + std::to_string(origin.port()));
+    CHECK(r.headers.at("content-length") == "5");
+    CHECK(r.headers.count("connection") == 0);
 
-    // The upstream connection is reused for the next request.
+    // The upstream connection is reused for the next request; a GET without a body carries no
+    // Content-Length, a POST without a body says 0.
     c.send(get_request("/api/again"));
     CHECK(c.read().result_int() == 200);
+    c.send("POST /api/empty HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    CHECK(c.read().result_int() == 200);
+    REQUIRE(origin.wait_for(3));
+    CHECK(origin.records()[1].headers.count("content-length") == 0);
+    CHECK(origin.records()[2].headers.at("content-length") == "0");
     CHECK(origin.connections_seen() == 1);
 }
 
