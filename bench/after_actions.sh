@@ -3,7 +3,7 @@
 # pending task and heap allocations per request, /plain (static) against /bg (the same static
 # response plus TEN `http` after-actions to a local sink that holds every call 50 ms).
 #
-#   sh bench/after_actions.sh          full run (about 2.5 minutes)
+#   sh bench/after_actions.sh          full run (about 4 minutes)
 #   QUICK=1 sh bench/after_actions.sh  smoke run: 3 s measurements, fewer requests
 #
 # (a) saturation: wrk -t1 -c64 keep-alive, DURATION s per route after a WARMUP, edged (1 I/O
@@ -43,7 +43,7 @@
 # Environment (defaults in brackets):
 #   DURATION [10] seconds per (a) and (b) run   WARMUP [2]  CONNECTIONS [64] (wrk -c, loadgen)
 #   HOLD_MS [50] sink hold                      ACTIONS [10] after-actions on /bg
-#   RATE [half of /bg's sustained rate]         RATE_FRACTION [0.5]   ROUNDS_B [3] rounds of (b)
+#   RATE [half of /bg's sustained rate]         RATE_FRACTION [0.5]   ROUNDS_B [5] rounds of (b)
 #   DRAIN_WAIT [20] s to wait for (a)'s /bg backlog before (b) starts on a fresh edged
 #   POOL [8192] upstream max/idle connections per thread for (a), (b), (d)
 #   PENDING_REQS [1500] (c) requests            HOLD_LONG_MS [20000] (c) sink hold
@@ -69,7 +69,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 HOLD_MS=${HOLD_MS:-50}
 ACTIONS=${ACTIONS:-10}
 RATE_FRACTION=${RATE_FRACTION:-0.5}
-ROUNDS_B=${ROUNDS_B:-3}
+ROUNDS_B=${ROUNDS_B:-5}
 DRAIN_WAIT=${DRAIN_WAIT:-20}
 POOL=${POOL:-8192}
 PENDING_REQS=${PENDING_REQS:-1500}

@@ -19,6 +19,8 @@ public:
                 return "the request's lifecycle has closed";
             case errc::unknown_upstream:
                 return "unknown upstream";
+            case errc::upstream_busy:
+                return "no upstream connection free within the timeout (max_connections reached)";
         }
         return "unknown lifecycle error";
     }

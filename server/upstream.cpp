@@ -198,6 +198,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
                 result.ec = ec ? error_code(net::error::operation_aborted)
                                : error_code(net::error::timed_out);
                 result.connect_failed = true;
+                result.pool_timeout = !ec;
                 co_return result;
             }
         }
@@ -261,6 +262,7 @@ net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view ups
     auto r = co_await pool->send(std::move(req), max_body);
     out.ec = r.ec;
     out.timed_out = r.ec == net::error::timed_out;
+    if (r.pool_timeout) out.ec = lifecycle::errc::upstream_busy;  // say why, not just "timed out"
     out.connect_failed = r.connect_failed;
     out.response = std::move(r.response);
     co_return out;

@@ -30,6 +30,7 @@ struct upstream_result {
     error_code ec;  // connect/transport errors, net::error::timed_out, operation_aborted
     http::response<http::string_body> response;
     bool connect_failed = false;  // the failure happened before the request was sent
+    bool pool_timeout = false;    // timed out waiting for a free connection (max_connections)
 };
 
 // One pooled connection to an upstream. Shared between the call that uses it and the deadline

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <thread>
 
 #include "harness.hpp"
 #include "lifecycle/handler.hpp"
@@ -94,6 +95,26 @@ TEST_CASE("proxy: 502 on connect failure, 504 on upstream timeout", "[proxy]") {
         CHECK(origin.wait_until(
             [](const auto& r) { return !r.empty() && r[0].peer_closed_while_held; }));
     }
+}
+
+TEST_CASE("upstream max_connections: a call waits for a connection to come free", "[proxy][limits]") {
+    sink_server origin;
+    origin.hold(30s);
+    running_server s(proxy_config(origin.port(), ", timeout: 10s, max_connections: 1"));
+    raw_client first(s.port());
+    first.send(get_request("/api/one"));
+    REQUIRE(origin.wait_for(1));  // the only connection is now busy at the origin
+    raw_client second(s.port());
+    second.send(get_request("/api/two"));
+    // The second call cannot open a connection of its own: it is not at the origin yet.
+    std::this_thread::sleep_for(200ms);
+    CHECK(origin.records().size() == 1);
+    origin.release();
+    CHECK(first.read().result_int() == 200);
+    CHECK(second.read().result_int() == 200);
+    REQUIRE(origin.wait_for(2));
+    CHECK(origin.records()[1].target == "/api/two");
+    CHECK(origin.connections_seen() == 1);  // the freed connection was handed on
 }
 
 TEST_CASE("proxy: a response body over max_response_bytes is a 502", "[proxy]") {
