@@ -433,7 +433,7 @@ for route in plain bg; do
     echo "         one GET /plain right after the run (backlog of $(jnum running <<<"$(stats)") tasks): status/seconds ${probe:-none}"
     left=$(wait_tasks_idle "$DRAIN_WAIT")
     echo "         after up to ${DRAIN_WAIT}s: tasks running ${left}; since the window: $(task_delta "$t1" "$(task_counters)")"
-    echo "         (tasks queued for a pool connection past the upstream timeout end failed: \"Connection timed out\")"
+    echo "         (tasks that waited for a pool connection past the upstream timeout end failed: \"no upstream connection free within the timeout\")"
   fi
 done
 echo "  /bg sustained (responses whose after-actions also completed in the window): ${SUST[bg]} req/s"

@@ -73,6 +73,7 @@ struct lifecycle_config {
     duration wall_budget = 30s;
     duration cpu_budget = 50ms;
     std::size_t max_background_tasks = 10000;  // process-wide
+    unsigned background_share = 50;  // percent of an I/O thread background work gets under contention
 };
 
 struct lifecycle_overrides {

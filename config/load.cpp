@@ -516,12 +516,14 @@ void validator::read_server(const node* n, server_config& out) {
 void validator::read_lifecycle(const node* n, lifecycle_config& out) {
     section s(
         *this, n, "lifecycle",
-        {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget", "max_background_tasks"});
+        {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget", "max_background_tasks",
+         "background_share"});
     read_int(s, "max_wait_until", out.max_wait_until, 0, 1024);
     read_int(s, "max_subrequests", out.max_subrequests, 0, 10'000);
     read_dur(s, "wall_budget", out.wall_budget, false);
     read_dur(s, "cpu_budget", out.cpu_budget, false);
     read_int(s, "max_background_tasks", out.max_background_tasks, 1, 10'000'000);
+    read_int(s, "background_share", out.background_share, 1, 99);
 }
 
 void validator::read_overrides(const node* n, const std::string& path, lifecycle_overrides& out) {

@@ -289,6 +289,11 @@ void request_lifecycle::begin_segment() noexcept {
     segment_previous_ = context_scope::exchange(&ctx_);
 }
 
+background_lane* request_lifecycle::lane() noexcept {
+    // After the flush: the tasks of an answered request yield to the thread's foreground work.
+    return phase_ == phase::draining ? &runtime_.lane() : nullptr;
+}
+
 void request_lifecycle::end_segment() noexcept {
     if (--segment_depth_ != 0) return;
     budget_.charge(runtime_.clock().now() - segment_start_);

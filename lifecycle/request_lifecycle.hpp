@@ -95,6 +95,7 @@ public:
     // segment_sink
     void begin_segment() noexcept override;
     void end_segment() noexcept override;
+    background_lane* lane() noexcept override;
 
 private:
     friend class lifecycle_pool;

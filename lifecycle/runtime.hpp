@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include "lifecycle/background_lane.hpp"
 #include "lifecycle/budget.hpp"
 #include "lifecycle/fetch.hpp"
 #include "lifecycle/outcome.hpp"
@@ -19,7 +20,8 @@ namespace edged::lifecycle {
 class runtime {
 public:
     runtime(boost::asio::io_context& ioc, task_counters& counters, std::size_t max_background_tasks,
-            clock_source& clock = system_clock_source::instance());
+            clock_source& clock = system_clock_source::instance(),
+            unsigned background_share = background_lane::default_share);
     ~runtime();
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -28,6 +30,7 @@ public:
     task_counters& counters() { return counters_; }
     clock_source& clock() { return clock_; }
     lifecycle_pool& pool() { return pool_; }
+    background_lane& lane() { return lane_; }
     // The transport behind ctx.fetch (the server's upstream pools of this thread).
     void set_fetcher(fetcher* f) { fetcher_ = f; }
     fetcher* get_fetcher() const { return fetcher_; }
@@ -55,7 +58,9 @@ private:
         draining_;
     std::function<void()> on_idle_;
     fetcher* fetcher_ = nullptr;
-    lifecycle_pool pool_;  // last: its lifecycles unlink from draining_ when destroyed
+    lifecycle_pool pool_;  // after draining_: its lifecycles unlink from it when destroyed
+    // Last, so destroyed first: functions still queued (a stopped loop) may refer to lifecycles.
+    background_lane lane_;
 };
 
 }  // namespace edged::lifecycle

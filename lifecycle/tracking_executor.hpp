@@ -9,6 +9,10 @@
 // handlers of the operations they start inherit it, so one wrapper covers tasks, their timers and
 // their subrequest completions.
 //
+// Once the request has been answered, its work is background work: the sink then names a
+// background_lane, and functions wait there behind the thread's foreground work instead of
+// running at once (see background_lane.hpp).
+//
 // Why elapsed monotonic time and not CLOCK_THREAD_CPUTIME_ID: the thread CPU clock is a system
 // call here (~650 ns), more than a whole static request costs; on an event-loop thread that never
 // blocks, a segment's elapsed time is its CPU time, barring preemption.
@@ -22,12 +26,16 @@
 #include <boost/asio/query.hpp>
 #include <boost/asio/require.hpp>
 
+#include "lifecycle/background_lane.hpp"
+
 namespace edged::lifecycle {
 
 class segment_sink {
 public:
     virtual void begin_segment() noexcept = 0;
     virtual void end_segment() noexcept = 0;
+    // Where the sink's work waits while it is background work; nullptr: run it at once.
+    virtual background_lane* lane() noexcept = 0;
 
 protected:
     ~segment_sink() = default;
@@ -61,7 +69,10 @@ public:
 
     template <class F>
     void execute(F&& f) const {
-        inner_.execute(segment<std::decay_t<F>>{sink_, std::forward<F>(f)});
+        if (background_lane* lane = sink_->lane())
+            lane->submit(segment<std::decay_t<F>>{sink_, std::forward<F>(f)});
+        else
+            inner_.execute(segment<std::decay_t<F>>{sink_, std::forward<F>(f)});
     }
 
     friend bool operator==(const tracking_executor& a, const tracking_executor& b) noexcept {

@@ -25,8 +25,9 @@ worker::worker(unsigned index, const config::config& cfg, std::shared_ptr<const 
       default_limits_(lifecycle_limits_of(cfg.lifecycle)),
       ids_(lifecycle::id_generator::seeded()),
       ioc_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
-      runtime_(std::make_unique<lifecycle::runtime>(ioc_, state.tasks,
-                                                    cfg.lifecycle.max_background_tasks)),
+      runtime_(std::make_unique<lifecycle::runtime>(
+          ioc_, state.tasks, cfg.lifecycle.max_background_tasks,
+          lifecycle::system_clock_source::instance(), cfg.lifecycle.background_share)),
       upstreams_(std::make_unique<upstream_set>(ioc_, cfg)),
       sweep_(ioc_) {
     runtime_->set_fetcher(upstreams_.get());

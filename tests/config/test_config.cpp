@@ -91,6 +91,7 @@ lifecycle:
   wall_budget: 3s
   cpu_budget: 20ms
   max_background_tasks: 77
+  background_share: 25
 worker_pool: { min_threads: 2, max_threads: 8, idle_timeout: 5m, queue: 64 }
 upstreams:
   origin: { url: "http://Origin.example:9000/base/", connect_timeout: 250ms, timeout: 3s,
@@ -132,7 +133,7 @@ constexpr std::string_view full_json = R"({
   "shutdown": { "drain_delay": 0, "grace": "45s" },
   "log": { "level": "off", "access": false },
   "lifecycle": { "max_wait_until": 0, "max_subrequests": 10, "wall_budget": "3s", "cpu_budget": "20ms",
-                 "max_background_tasks": 77 },
+                 "max_background_tasks": 77, "background_share": 25 },
   "worker_pool": { "min_threads": 2, "max_threads": 8, "idle_timeout": "5m", "queue": 64 },
   "upstreams": {
     "origin": { "url": "http://Origin.example:9000/base/", "connect_timeout": "250ms", "timeout": "3s",
@@ -282,6 +283,7 @@ TEST_CASE("an empty file means every default", "[config][defaults]") {
         CHECK(c.lifecycle.wall_budget == 30s);
         CHECK(c.lifecycle.cpu_budget == 50ms);
         CHECK(c.lifecycle.max_background_tasks == 10000);
+        CHECK(c.lifecycle.background_share == 50);
         CHECK(c.worker_pool.min_threads == 0);
         CHECK(c.worker_pool.max_threads == 4);
         CHECK(c.worker_pool.idle_timeout == 30s);
@@ -304,7 +306,8 @@ TEST_CASE("to_json of the defaults spells out every key", "[config][defaults][to
       "shutdown": { "drain_delay": "0s", "grace": "30s" },
       "log": { "level": "info", "access": true },
       "lifecycle": { "max_wait_until": 16, "max_subrequests": 50, "wall_budget": "30s",
-                     "cpu_budget": "50ms", "max_background_tasks": 10000 },
+                     "cpu_budget": "50ms", "max_background_tasks": 10000,
+                     "background_share": 50 },
       "worker_pool": { "min_threads": 0, "max_threads": 4, "idle_timeout": "30s", "queue": 1024 },
       "upstreams": {},
       "routes": []
@@ -555,6 +558,8 @@ TEST_CASE("out-of-range values state the range", "[config][errors]") {
           "line 1: lifecycle.max_subrequests: out of range: -1 is not between 0 and 10000");
     CHECK(only(yaml_errors("lifecycle: { max_background_tasks: 0 }\n")) ==
           "line 1: lifecycle.max_background_tasks: out of range: 0 is not between 1 and 10000000");
+    CHECK(only(yaml_errors("lifecycle: { background_share: 100 }\n")) ==
+          "line 1: lifecycle.background_share: out of range: 100 is not between 1 and 99");
     CHECK(only(json_errors(R"({"worker_pool": {"max_threads": 0}})")) ==
           "worker_pool.max_threads: out of range: 0 is not between 1 and 256");
     CHECK(only(json_errors(R"({"worker_pool": {"queue": 1000001}})")) ==

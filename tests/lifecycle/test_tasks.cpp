@@ -7,8 +7,11 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <boost/asio.hpp>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
@@ -111,6 +114,91 @@ TEST_CASE("tasks start only after the flush and complete", "[lifecycle][tasks]")
     CHECK(outcome_count_of(f.counters, outcome::completed) == 1);
     CHECK(f.counters.running == 0);
     CHECK(f.rt.pool().live() == 0);  // recycled once the task ended and the owner let go
+}
+
+// A clock that moves only when told to.
+class manual_clock final : public clock_source {
+public:
+    time_point now() override { return t; }
+    time_point t = std::chrono::steady_clock::now();
+};
+
+TEST_CASE("background lane: FIFO turns sized by the foreground time before them", "[lifecycle][lane]") {
+    net::io_context ioc;
+    manual_clock clock;
+    background_lane lane(ioc, clock, 50);
+    std::vector<std::string> order;
+    // Each background step costs 20 us; the first turn may run min_slice (50 us): three steps.
+    for (int i = 0; i < 12; ++i)
+        lane.submit([&, i] {
+            order.push_back("b" + std::to_string(i));
+            clock.t += 20us;
+            if (i == 0) lane.submit([&order] { order.push_back("b-late"); });  // queues last
+        });
+    CHECK(lane.queued() == 12);
+    // Foreground work that is ready while the background is queued: 100 us of it.
+    net::post(ioc, [&] { order.push_back("f1"); clock.t += 40us; });
+    net::post(ioc, [&] { order.push_back("f2"); clock.t += 60us; });
+    ioc.run();
+    // Turn 1: b0 b1 b2 (60 us >= 50 us). Then the foreground (100 us). Turn 2 may run as long as
+    // the foreground just did: b3..b7 (100 us). Nothing else is waiting, so later turns run
+    // min_slice each: b8 b9 b10, then b11 and b-late.
+    const std::vector<std::string> expected{"b0", "b1", "b2",  "f1",  "f2", "b3",
+                                            "b4", "b5", "b6",  "b7",  "b8", "b9",
+                                            "b10", "b11", "b-late"};
+    CHECK(order == expected);
+    CHECK(lane.queued() == 0);
+}
+
+TEST_CASE("background lane: at least one step per turn, however busy the foreground",
+          "[lifecycle][lane]") {
+    net::io_context ioc;
+    manual_clock clock;
+    background_lane lane(ioc, clock, 1);  // the smallest share
+    int done = 0;
+    // Each background step is far longer than any slice: one step per turn, and the foreground
+    // (re-posting itself) gets in between every two steps.
+    for (int i = 0; i < 5; ++i)
+        lane.submit([&] {
+            ++done;
+            clock.t += 1ms;
+        });
+    std::vector<int> seen_by_foreground;
+    std::function<void()> foreground = [&] {
+        seen_by_foreground.push_back(done);
+        if (seen_by_foreground.size() < 5) net::post(ioc, foreground);
+    };
+    net::post(ioc, foreground);
+    ioc.run();
+    CHECK(done == 5);
+    CHECK(seen_by_foreground == std::vector<int>{1, 2, 3, 4, 5});
+}
+
+TEST_CASE("an answered request's tasks run in the background lane; before the flush they do not",
+          "[lifecycle][lane]") {
+    stepping_clock clock(10us);  // every read is 10 us later: turns end after a few steps
+    fixture f(1000, clock);
+    int rounds_a = 0, rounds_b = 0;
+    {
+        auto lc = f.start_request({});
+        CHECK(lc->lane() == nullptr);  // handling: foreground
+        REQUIRE_FALSE(lc->ctx().wait_until("spin-a", spin(50, rounds_a)));
+        REQUIRE_FALSE(lc->ctx().wait_until("spin-b", spin(50, rounds_b)));
+        lc->flushed(std::chrono::steady_clock::now());
+        CHECK(lc->lane() == &f.rt.lane());
+        CHECK(f.rt.lane().queued() == 2);  // both task starts wait in the lane
+    }
+    // Foreground work posted now runs after at most one batch of the tasks' 100 resumptions.
+    int background_done_before_foreground = -1;
+    net::post(f.ioc, [&] { background_done_before_foreground = rounds_a + rounds_b; });
+    f.ioc.run();
+    CHECK(rounds_a == 50);
+    CHECK(rounds_b == 50);
+    CHECK(background_done_before_foreground >= 0);
+    // The first turn runs about min_slice: a few of the 100 steps, not all of them.
+    CHECK(background_done_before_foreground < 10);
+    CHECK(outcome_count_of(f.counters, outcome::completed) == 2);
+    CHECK(f.rt.pool().live() == 0);
 }
 
 TEST_CASE("max_wait_until: the call past the bound fails and is counted", "[lifecycle][bounds]") {
