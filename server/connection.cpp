@@ -101,10 +101,15 @@ connection::connection(worker& owner, tcp::socket socket, tcp::endpoint remote)
     : owner_(owner), socket_(std::move(socket)), remote_(remote) {
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
-    out_.reserve(4096);
+    // Buffers (and their capacity) from the thread's pool, back to it when the connection ends.
+    connection_buffers b = owner_.buffers().take();
+    in_ = std::move(b.in);
+    out_ = std::move(b.out);
+    if (out_.capacity() < 4096) out_.reserve(4096);
 }
 
 connection::~connection() {
+    owner_.buffers().give({std::move(in_), std::move(out_)});
     owner_.connection_closed();
 }
 

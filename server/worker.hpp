@@ -20,6 +20,7 @@
 #include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 #include "lifecycle/runtime.hpp"
+#include "server/buffer_pool.hpp"
 #include "server/connection.hpp"
 #include "server/http_date.hpp"
 #include "server/net.hpp"
@@ -55,6 +56,7 @@ public:
     const lifecycle::lifecycle_limits& default_limits() const { return default_limits_; }
     lifecycle::id_generator& ids() { return ids_; }
     http_date& date() { return date_; }
+    buffer_pool& buffers() { return buffers_; }
     server_state& state() { return state_; }
     bool draining() const { return draining_; }
     net::io_context& context() { return ioc_; }
@@ -77,6 +79,9 @@ private:
     lifecycle::lifecycle_limits default_limits_;
     lifecycle::id_generator ids_;
     http_date date_;
+    // Before ioc_: connections still referenced by queued handlers give their buffers back when
+    // ioc_ is destroyed.
+    buffer_pool buffers_;
     std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
     bool draining_ = false;
     bool stopping_ = false;

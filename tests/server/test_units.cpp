@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/config.hpp"
+#include "server/buffer_pool.hpp"
 #include "server/request_target.hpp"
 #include "server/response_writer.hpp"
 #include "server/router.hpp"
@@ -125,4 +126,35 @@ TEST_CASE("response serialisation", "[writer]") {
     empty.status = 204;
     append_response(out, empty, response_meta{});
     CHECK(out.find("Content-Length") == std::string::npos);
+}
+
+TEST_CASE("buffer pool: buffers come back empty with their capacity, within bounds", "[buffers]") {
+    using edged::server::buffer_pool;
+    using edged::server::connection_buffers;
+    buffer_pool pool(2, 64 * 1024);
+    auto fresh = pool.take();
+    CHECK(fresh.in.capacity() == 0);
+    CHECK(fresh.out.capacity() <= 15);  // no heap storage yet
+
+    connection_buffers used;
+    used.in.commit(boost::asio::buffer_copy(used.in.prepare(16 * 1024),
+                                            boost::asio::buffer(std::string(100, 'x'))));
+    used.out.assign(8 * 1024, 'y');
+    const auto in_capacity = used.in.capacity();
+    pool.give(std::move(used));
+    CHECK(pool.idle() == 1);
+    auto again = pool.take();
+    CHECK(pool.idle() == 0);
+    CHECK(again.in.size() == 0);
+    CHECK(again.in.capacity() == in_capacity);
+    CHECK(again.out.empty());
+    CHECK(again.out.capacity() >= 8 * 1024);
+
+    // A buffer grown past the keep limit is released; the pool holds at most max_idle pairs.
+    connection_buffers big;
+    big.out.assign(100 * 1024, 'z');
+    pool.give(std::move(big));
+    CHECK(pool.take().out.capacity() < 100 * 1024);
+    for (int i = 0; i < 5; ++i) pool.give(connection_buffers{});
+    CHECK(pool.idle() == 2);
 }
