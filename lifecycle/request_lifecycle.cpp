@@ -82,6 +82,8 @@ void request_lifecycle::begin(clock::time_point at, const lifecycle_limits& limi
     cancelling_ = false;
     owner_released_ = false;
     cpu_check_posted_ = false;
+    handler_started_ = handled_at_ = at;
+    handler_settled_ = true;  // no handler has run: nothing to take or charge
 }
 
 void request_lifecycle::set_limits(const lifecycle_limits& limits) {
@@ -94,7 +96,7 @@ response request_lifecycle::handle(handler& h, const request& req) {
     response res;
     {
         context_scope scope(&ctx_);
-        handler_started_ = runtime_.clock().now();
+        handler_started_ = received_at_;  // the request was parsed and routed just now
         try {
             res = h.handle(req, ctx_);
         } catch (const std::exception& e) {
@@ -108,9 +110,9 @@ response request_lifecycle::handle(handler& h, const request& req) {
             res.status = 500;
             res.body_ref = "internal server error\n";
         }
-        handled_at_ = runtime_.clock().now();
     }
-    budget_.charge(handled_at_ - handler_started_);
+    handler_settled_ = false;  // its end is taken on first need (see handler_time())
+    if (!tasks_.empty()) settle_handler();
     phase_ = phase::responding;
     return res;
 }
@@ -134,6 +136,7 @@ net::awaitable<response> request_lifecycle::handle_async(handler& h, const reque
         res.body_ref = "internal server error\n";
     }
     handled_at_ = runtime_.clock().now();
+    handler_settled_ = true;  // its segments were charged as they ran
     phase_ = phase::responding;
     co_return res;
 }
@@ -186,6 +189,7 @@ void request_lifecycle::start_drain(clock::time_point from) {
         close();
         return;
     }
+    settle_handler();  // the handler's time counts against the CPU budget of its tasks
     phase_ = phase::draining;
     budget_.start_wall(from);
     runtime_.track(*this);
@@ -247,8 +251,8 @@ void request_lifecycle::cancel(outcome reason) {
 
 void request_lifecycle::close() {
     const bool had_tasks = !tasks_.empty() || rejected_ > 0;
+    if (phase_ == phase::draining) wall_timer_.cancel();  // armed only while draining
     phase_ = phase::closed;
-    wall_timer_.cancel();
     runtime_.untrack(*this);
     if (had_tasks) {
         const auto now = runtime_.clock().now();
@@ -313,7 +317,15 @@ void request_lifecycle::end_segment() noexcept {
     }
 }
 
-std::chrono::microseconds request_lifecycle::handler_time() const {
+void request_lifecycle::settle_handler() {
+    if (handler_settled_) return;
+    handler_settled_ = true;
+    handled_at_ = runtime_.clock().now();
+    budget_.charge(handled_at_ - handler_started_);
+}
+
+std::chrono::microseconds request_lifecycle::handler_time() {
+    settle_handler();
     return duration_cast<microseconds>(handled_at_ - handler_started_);
 }
 

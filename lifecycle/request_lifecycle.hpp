@@ -87,7 +87,11 @@ public:
     // Cancels every running task with `reason` (a cancelled:* outcome).
     void cancel(outcome reason);
 
-    std::chrono::microseconds handler_time() const;
+    // Time from the start of the request's handling to the end of its handler. For a
+    // synchronous handler it is taken (and charged to the CPU budget) on first need: when the
+    // handler registered tasks, when after-actions ask for ${timing.handler_us}, or when the
+    // drain starts; a request with no background work never reads the clock for it.
+    std::chrono::microseconds handler_time();
     std::chrono::microseconds time_to_flush() const;  // from begin() to flushed()
     const budget& get_budget() const { return budget_; }
     std::size_t tasks_registered() const { return tasks_.size() + rejected_; }
@@ -118,6 +122,7 @@ private:
     void start_drain(clock::time_point from);
     void maybe_close();
     void close();
+    void settle_handler();
     void owner_released();
     void recycle();
 
@@ -135,6 +140,7 @@ private:
     bool cancelling_ = false;
     bool owner_released_ = false;
     bool cpu_check_posted_ = false;
+    bool handler_settled_ = false;  // handled_at_ is set and the handler's time charged
     bool recycle_after_segment_ = false;
 
     // Segment bookkeeping (tracking_executor): nesting depth, start, the scope it replaced.

@@ -10,6 +10,9 @@
 //       rate, plus how many sends left more than 1 ms after their scheduled time. --dump FILE
 //       writes every latency (us, sorted), one a line, for pooling several runs.
 //
+//   loadgen --port P --path /x --connections 16 --rate 500 --count 10000
+//       open loop until exactly `count` requests have been sent (at the same constant rate).
+//
 //   loadgen --port P --path /x --connections 16 --count 10000
 //       closed loop: exactly `count` requests in all, each connection sending its next request
 //       when the previous answer is in.
@@ -117,7 +120,7 @@ net::awaitable<void> open_loop(unsigned c) {
     const auto end = t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(opt.duration * 1e9));
     for (std::uint64_t i = c;; i += opt.connections) {
         auto sched = t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(i * interval_ns));
-        if (sched >= end) break;
+        if (sched >= end || (opt.count && i >= opt.count)) break;
         if (clock_type::now() < sched) {
             timer.expires_at(sched);
             co_await timer.async_wait(token);
@@ -171,7 +174,7 @@ double pct(const std::vector<std::int64_t>& v, double p) {
 int usage() {
     std::fprintf(stderr,
                  "usage: loadgen --port P [--host 127.0.0.1] [--path /] [--connections 64]\n"
-                 "               (--rate R [--duration S] [--dump FILE] | --count N)\n");
+                 "               (--rate R [--duration S | --count N] [--dump FILE] | --count N)\n");
     return 2;
 }
 
@@ -192,7 +195,9 @@ int main(int argc, char** argv) {
         else if (a == "--dump") opt.dump = v;
         else return usage();
     }
-    if (!opt.port || !opt.connections || (opt.rate <= 0) == (opt.count == 0)) return usage();
+    if (!opt.port || !opt.connections || (opt.rate <= 0 && opt.count == 0)) return usage();
+    // --rate with --count: open loop, exactly `count` requests at that rate.
+    if (opt.rate > 0 && opt.count) opt.duration = static_cast<double>(opt.count) / opt.rate + 1;
     // Timers fire within ~1 us instead of the default 50 us slack.
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     request = "GET " + opt.path + " HTTP/1.1\r\nHost: " + opt.host + ":" + std::to_string(opt.port) +

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lifecycle/errors.hpp"
+#include "lifecycle/handler.hpp"
 #include "lifecycle/log.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 #include "lifecycle/runtime.hpp"
@@ -199,6 +200,32 @@ TEST_CASE("an answered request's tasks run in the background lane; before the fl
     CHECK(background_done_before_foreground < 10);
     CHECK(outcome_count_of(f.counters, outcome::completed) == 2);
     CHECK(f.rt.pool().live() == 0);
+}
+
+TEST_CASE("a synchronous handler's time is charged to the CPU budget of the tasks it registers",
+          "[lifecycle][budget]") {
+    fixture f;
+    // A handler that burns a little wall time and registers a task.
+    struct registering_handler final : handler {
+        response handle(const request&, context& ctx) override {
+            const auto until = std::chrono::steady_clock::now() + 2ms;
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            ran = !ctx.wait_until("flag", set_flag(flag));
+            return response{};
+        }
+        bool flag = false, ran = false;
+    } h;
+    request req;
+    auto lc = f.start_request({});
+    lc->handle(h, req);
+    REQUIRE(h.ran);
+    CHECK(lc->get_budget().cpu_used() >= 2ms);
+    CHECK(lc->handler_time() >= 2ms);
+    lc->flushed(std::chrono::steady_clock::now());
+    lc.reset();
+    f.ioc.run();
+    CHECK(h.flag);
 }
 
 TEST_CASE("max_wait_until: the call past the bound fails and is counted", "[lifecycle][bounds]") {
