@@ -11,7 +11,7 @@
 # A second scenario repeats it with `Connection: close` (one request per connection).
 #
 # Environment (defaults in brackets):
-#   DURATION [10]  seconds per keep-alive run      ROUNDS [3]        keep-alive rounds
+#   DURATION [10]  seconds per keep-alive run      ROUNDS [5]        keep-alive rounds
 #   DURATION_CLOSE [5]  seconds per close run      ROUNDS_CLOSE [1]  close rounds
 #   WARMUP [2]  warm-up seconds before each run    CONNECTIONS [64]  wrk -c
 #   EDGED [build/edged]  NGINX [nginx from PATH or /usr/sbin/nginx]
@@ -29,7 +29,7 @@ if [ "${QUICK:-0}" = 1 ]; then
   DURATION=${DURATION:-3} ROUNDS=${ROUNDS:-1} DURATION_CLOSE=${DURATION_CLOSE:-3} ROUNDS_CLOSE=${ROUNDS_CLOSE:-1}
 fi
 DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION_CLOSE=${DURATION_CLOSE:-5}
 ROUNDS_CLOSE=${ROUNDS_CLOSE:-1}
 WARMUP=${WARMUP:-2}
@@ -310,8 +310,14 @@ for mode in keepalive close; do
   if [ "$mode" = close ]; then n=$ROUNDS_CLOSE; else n=$ROUNDS; fi
   for ((r = 1; r <= n; r++)); do
     echo; echo "== $mode round $r/$n"; header
-    measure nginx "$mode" "$r"
-    measure edged "$mode" "$r"
+    # Alternate who goes first, so a drift in the host's speed does not favour one server.
+    if ((r % 2)); then
+      measure nginx "$mode" "$r"
+      measure edged "$mode" "$r"
+    else
+      measure edged "$mode" "$r"
+      measure nginx "$mode" "$r"
+    fi
   done
 done
 
@@ -340,7 +346,19 @@ summary() {
     "$(col "$mode" edged 10 | total)"
   printf '  %-16s %10s %10s\n' 'sock err total' "$(col "$mode" nginx 11 | total)" \
     "$(col "$mode" edged 11 | total)"
+  # Paired: each round's edged/nginx ratio (the two runs of a round are minutes apart at most),
+  # then the median of those. Steadier than the ratio of medians when the host's speed drifts.
+  printf '  %-16s %s   (per round: %s)\n' 'paired cpu ratio' "$(paired "$mode" 6 | median_of_lines)" \
+    "$(paired "$mode" 6 | tr '\n' ' ')"
+  printf '  %-16s %s   (per round: %s)\n' 'paired req/s' "$(paired "$mode" 4 | median_of_lines)" \
+    "$(paired "$mode" 4 | tr '\n' ' ')"
 }
+# paired MODE N: edged/nginx of column N, one line per round.
+paired() {
+  awk -F'\t' -v m="$1" -v c="$2" '$1 == m {v[$2, $3] = $c; r[$3] = 1}
+    END {for (i = 1; i in r; i++) printf "%.2f\n", v["edged", i] / v["nginx", i]}' "$RESULTS"
+}
+median_of_lines() { median $(cat); }
 summary keepalive
 summary close
 
