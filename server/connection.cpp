@@ -101,6 +101,9 @@ connection::connection(worker& owner, tcp::socket socket, tcp::endpoint remote)
     : owner_(owner), socket_(std::move(socket)), remote_(remote) {
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
+    // Synchronous writes must fail with would_block rather than wait (see write_now()); the
+    // descriptor needs O_NONBLOCK for the asynchronous operations anyway.
+    socket_.non_blocking(true, ec);
     // Buffers (and their capacity) from the thread's pool, back to it when the connection ends.
     connection_buffers b = owner_.buffers().take();
     in_ = std::move(b.in);
@@ -403,10 +406,21 @@ std::string_view connection::remote_address() {
     return remote_text_;
 }
 
+std::optional<error_code> connection::write_now() {
+    error_code ec;
+    const std::size_t n = socket_.write_some(net::buffer(out_), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) return std::nullopt;
+    if (!ec && n < out_.size()) {
+        out_.erase(0, n);
+        return std::nullopt;
+    }
+    return ec;
+}
+
 net::awaitable<bool> connection::flush() {
+    if (auto done = write_now()) co_return complete_flush(*done);
+    // The socket buffer is full: wait for the client to read, under the write timeout.
     set_phase(phase::writing, owner_.cfg().server.timeouts.write);
-    // One write_some is the common case (a small batch into an empty socket buffer); loop for
-    // the rest. Cheaper than the composed async_write for that case.
     error_code ec;
     for (std::size_t sent = 0; sent < out_.size();) {
         auto [wec, n] = co_await socket_.async_write_some(
@@ -417,6 +431,10 @@ net::awaitable<bool> connection::flush() {
         }
         sent += n;
     }
+    co_return complete_flush(ec);
+}
+
+bool connection::complete_flush(error_code ec) {
     out_.clear();
     const auto now = clock::now();
     const bool access = owner_.cfg().log.access;
@@ -440,7 +458,7 @@ net::awaitable<bool> connection::flush() {
         p.lc.reset();  // back to the pool
     }
     pending_count_ = 0;
-    co_return !ec;
+    return !ec;
 }
 
 net::awaitable<void> connection::linger() {
@@ -482,7 +500,13 @@ net::awaitable<void> connection::run() {
         if (st == parse_status::complete) {
             if (const route* r = respond(request_started_)) co_await respond_async(*r);
             if (close_after_write_ || pending_count_ >= max_batch) {
-                if (!co_await flush()) break;
+                // (if/else, not ?: — GCC 12 mishandles co_await inside a conditional expression)
+                bool written;
+                if (auto done = write_now())
+                    written = complete_flush(*done);
+                else
+                    written = co_await flush();
+                if (!written) break;
                 if (close_after_write_) {
                     // Linger only where the client may still be sending (pipelined bytes we
                     // will not answer); a clean Connection: close just closes.
@@ -499,7 +523,13 @@ net::awaitable<void> connection::run() {
         }
         // need_more: send what is ready before waiting for the client.
         if (!out_.empty()) {
-            if (!co_await flush()) break;
+            // Most batches go out in one non-blocking write, without a suspension.
+            bool written;
+            if (auto done = write_now())
+                written = complete_flush(*done);
+            else
+                written = co_await flush();
+            if (!written) break;
             continue;
         }
         if (phase_ == phase::closed) break;

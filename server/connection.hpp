@@ -64,7 +64,14 @@ private:
     // Registers the route's after-actions and appends the response to the output buffer.
     void finish(lifecycle::response res, bool force_close = false);
     std::string_view remote_address();
+    // Writes everything in out_, then ends the batch (complete_flush). False: the write failed.
     net::awaitable<bool> flush();
+    // One non-blocking write of out_: the common case (a small batch into an empty socket
+    // buffer) needs no suspension. The error when it finished (or failed), nullopt when bytes
+    // are left for flush() to await (they stay at the front of out_).
+    std::optional<error_code> write_now();
+    // The batch is written (or failed with ec): its lifecycles learn it, access lines are logged.
+    bool complete_flush(error_code ec);
     net::awaitable<void> linger();
     // Answers `status` with Connection: close after whatever is already queued, then lingers.
     net::awaitable<void> reject_and_close(unsigned status);
