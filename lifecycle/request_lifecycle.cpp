@@ -180,6 +180,14 @@ void request_lifecycle::flushed(clock::time_point at) {
     start_drain(at);
 }
 
+void request_lifecycle::flushed_now() {
+    if (tasks_.empty() && rejected_ == 0) {
+        close();
+        return;
+    }
+    flushed(runtime_.clock().now());
+}
+
 void request_lifecycle::abandon() {
     if (phase_ < phase::draining) start_drain(runtime_.clock().now());
 }

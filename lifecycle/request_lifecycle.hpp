@@ -79,6 +79,9 @@ public:
     // The response has been handed to the kernel at `at`: starts the registered tasks, or closes
     // at once when there are none.
     void flushed(clock::time_point at);
+    // The same, reading the clock only when something is measured from the flush (background
+    // work): a request without it closes at once. time_to_flush() is then not available.
+    void flushed_now();
     // Ends the lifecycle without a flush (the connection died first): its tasks still run,
     // under the budget counted from now.
     void abandon();

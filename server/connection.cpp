@@ -436,11 +436,17 @@ net::awaitable<bool> connection::flush() {
 
 bool connection::complete_flush(error_code ec) {
     out_.clear();
-    const auto now = clock::now();
     const bool access = owner_.cfg().log.access;
+    // The access log measures time to flush; without it only background work needs the time.
+    const auto now = access ? clock::now() : clock::time_point{};
     for (std::size_t i = 0; i < pending_count_; ++i) {
         pending& p = pending_[i];
-        if (!ec) p.lc->flushed(now);
+        if (!ec) {
+            if (access)
+                p.lc->flushed(now);
+            else
+                p.lc->flushed_now();
+        }
         if (access) {
             lifecycle::log::event e("access");
             e.request_id(p.lc->ctx().id())

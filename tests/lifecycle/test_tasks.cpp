@@ -228,6 +228,26 @@ TEST_CASE("a synchronous handler's time is charged to the CPU budget of the task
     CHECK(h.flag);
 }
 
+TEST_CASE("flushed_now: without background work the lifecycle closes at once, with it tasks start",
+          "[lifecycle][tasks]") {
+    fixture f;
+    {
+        auto lc = f.start_request({});
+        lc->flushed_now();
+    }
+    CHECK(f.rt.pool().live() == 0);  // closed and recycled without running the loop
+    bool ran = false;
+    {
+        auto lc = f.start_request({});
+        REQUIRE_FALSE(lc->ctx().wait_until("flag", set_flag(ran)));
+        lc->flushed_now();
+        CHECK(lc->lane() == &f.rt.lane());  // draining
+    }
+    f.ioc.run();
+    CHECK(ran);
+    CHECK(f.rt.pool().live() == 0);
+}
+
 TEST_CASE("max_wait_until: the call past the bound fails and is counted", "[lifecycle][bounds]") {
     fixture f;
     lifecycle_limits limits;
