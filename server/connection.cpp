@@ -22,6 +22,9 @@ constexpr std::size_t read_chunk = 16 * 1024;
 // error response rather than a reset. Bounded in time and bytes.
 constexpr auto linger_time = 2s;
 constexpr std::size_t linger_bytes = 256 * 1024;
+// The most a first write may carry and still go out at once with Nagle's algorithm on: one
+// segment on any path edged is likely to serve (IPv6 minimum MTU 1280 less headers).
+constexpr std::size_t one_segment = 1200;
 
 // Finds the blank line that ends a header: returns the header's length including it, or 0.
 std::size_t find_header_end(std::string_view data) {
@@ -100,7 +103,6 @@ std::string_view error_body(unsigned status) {
 connection::connection(worker& owner, tcp::socket socket, tcp::endpoint remote)
     : owner_(owner), socket_(std::move(socket)), remote_(remote) {
     error_code ec;
-    socket_.set_option(tcp::no_delay(true), ec);
     // Synchronous writes must fail with would_block rather than wait (see write_now()); the
     // descriptor needs O_NONBLOCK for the asynchronous operations anyway.
     socket_.non_blocking(true, ec);
@@ -408,6 +410,15 @@ std::string_view connection::remote_address() {
 
 std::optional<error_code> connection::write_now() {
     error_code ec;
+    // TCP_NODELAY, like nginx, only once it can matter: Nagle never holds a connection's first
+    // write of at most one segment (nothing is in flight yet), so a one-request connection
+    // (Connection: close) saves the system call; a later write, or a larger first batch, could
+    // wait for a delayed ACK without it.
+    if (!nodelay_ && (wrote_ || out_.size() > one_segment)) {
+        socket_.set_option(tcp::no_delay(true), ec);
+        nodelay_ = true;
+    }
+    wrote_ = true;
     const std::size_t n = socket_.write_some(net::buffer(out_), ec);
     if (ec == net::error::would_block || ec == net::error::try_again) return std::nullopt;
     if (!ec && n < out_.size()) {

@@ -110,6 +110,8 @@ private:
     phase phase_ = phase::idle;
     clock::time_point deadline_ = clock::time_point::max();
     bool timed_out_ = false;
+    bool wrote_ = false;    // a write has been made on this connection
+    bool nodelay_ = false;  // TCP_NODELAY is set (see write_now())
     bool draining_ = false;
     tcp::endpoint remote_;
 };
