@@ -11,7 +11,7 @@ enum class errc {
     subrequest_overflow,      // more than lifecycle.max_subrequests for this request
     lifecycle_closed,         // the request's lifecycle has already closed
     unknown_upstream,
-    upstream_busy,            // no upstream connection came free within the upstream's timeout
+    upstream_busy,  // no upstream connection came free within the upstream's timeout
 };
 
 const std::error_category& lifecycle_category();

@@ -3,8 +3,7 @@
 namespace edged::lifecycle {
 
 runtime::runtime(boost::asio::io_context& ioc, task_counters& counters,
-                 std::size_t max_background_tasks, clock_source& clock,
-                 unsigned background_share)
+                 std::size_t max_background_tasks, clock_source& clock, unsigned background_share)
     : ioc_(ioc),
       counters_(counters),
       max_background_tasks_(max_background_tasks),

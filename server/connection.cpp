@@ -291,9 +291,10 @@ const route* connection::respond(clock::time_point received) {
     auto& ctx = lc.ctx();
 
     std::string_view incoming_id;
-    if (auto it = req.find("x-request-id"); it != req.end()) {
-        if (req.count("x-request-id") == 1) incoming_id = it->value();
-    }
+    // Honoured only when there is exactly one (one tree search for both questions).
+    if (auto [first, last] = req.equal_range("x-request-id");
+        first != last && std::next(first) == last)
+        incoming_id = first->value();
     ctx.mutable_id().assign(incoming_id, owner_.ids());
     current_route_ = nullptr;
 

@@ -34,8 +34,8 @@ void append_hex16(std::string& out, std::uint64_t v) {
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
 bool managed_header(std::string_view name) {
     static constexpr std::string_view names[] = {
-        "host",       "content-length",   "transfer-encoding", "connection",  "keep-alive",
-        "x-request-id", "traceparent",    "proxy-connection",  "te",          "trailer",
+        "host",         "content-length", "transfer-encoding", "connection", "keep-alive",
+        "x-request-id", "traceparent",    "proxy-connection",  "te",         "trailer",
         "upgrade"};
     for (auto n : names)
         if (beast::iequals(n, name)) return true;
@@ -45,8 +45,8 @@ bool managed_header(std::string_view name) {
 // Methods whose empty body is still announced with Content-Length: 0 (as Beast's
 // prepare_payload does): a server may otherwise wait for a body or answer 411.
 bool announces_empty_body(http::verb method) {
-    return method == http::verb::post || method == http::verb::put ||
-           method == http::verb::patch || method == http::verb::unknown;
+    return method == http::verb::post || method == http::verb::put || method == http::verb::patch ||
+           method == http::verb::unknown;
 }
 
 }  // namespace
@@ -117,8 +117,7 @@ void upstream_pool::wake_one() {
     w->timer.cancel();
 }
 
-void upstream_pool::serialise(const http::request<http::string_body>& req,
-                              std::string& out) const {
+void upstream_pool::serialise(const http::request<http::string_body>& req, std::string& out) const {
     out += req.method_string();
     out += ' ';
     out += cfg_.base_path;

@@ -38,10 +38,10 @@ struct upstream_result {
 struct upstream_conn {
     explicit upstream_conn(net::io_context& ioc) : socket(ioc), timer(ioc) {}
     tcp::socket socket;
-    net::steady_timer timer;     // the deadline of the exchange in progress
-    std::uint64_t armed = 0;     // bumped by arm() and disarm(): a stale expiry does nothing
-    bool timed_out = false;      // the deadline fired during the exchange
-    beast::flat_buffer buffer;   // read buffer, kept (with its capacity) between requests
+    net::steady_timer timer;    // the deadline of the exchange in progress
+    std::uint64_t armed = 0;    // bumped by arm() and disarm(): a stale expiry does nothing
+    bool timed_out = false;     // the deadline fired during the exchange
+    beast::flat_buffer buffer;  // read buffer, kept (with its capacity) between requests
 };
 
 class upstream_pool {
@@ -70,7 +70,7 @@ private:
     net::io_context& ioc_;
     config::upstream_config cfg_;
     std::vector<tcp::endpoint> endpoints_;  // resolved once, again after a connect failure
-    std::string host_header_;  // "host" or "host:port"
+    std::string host_header_;               // "host" or "host:port"
     std::deque<conn_ptr> idle_;
     std::size_t open_ = 0;  // in use + idle
     struct waiter {

@@ -124,7 +124,8 @@ public:
     time_point t = std::chrono::steady_clock::now();
 };
 
-TEST_CASE("background lane: FIFO turns sized by the foreground time before them", "[lifecycle][lane]") {
+TEST_CASE("background lane: FIFO turns sized by the foreground time before them",
+          "[lifecycle][lane]") {
     net::io_context ioc;
     manual_clock clock;
     background_lane lane(ioc, clock, 50);
@@ -138,15 +139,20 @@ TEST_CASE("background lane: FIFO turns sized by the foreground time before them"
         });
     CHECK(lane.queued() == 12);
     // Foreground work that is ready while the background is queued: 100 us of it.
-    net::post(ioc, [&] { order.push_back("f1"); clock.t += 40us; });
-    net::post(ioc, [&] { order.push_back("f2"); clock.t += 60us; });
+    net::post(ioc, [&] {
+        order.push_back("f1");
+        clock.t += 40us;
+    });
+    net::post(ioc, [&] {
+        order.push_back("f2");
+        clock.t += 60us;
+    });
     ioc.run();
     // Turn 1: b0 b1 b2 (60 us >= 50 us). Then the foreground (100 us). Turn 2 may run as long as
     // the foreground just did: b3..b7 (100 us). Nothing else is waiting, so later turns run
     // min_slice each: b8 b9 b10, then b11 and b-late.
-    const std::vector<std::string> expected{"b0", "b1", "b2",  "f1",  "f2", "b3",
-                                            "b4", "b5", "b6",  "b7",  "b8", "b9",
-                                            "b10", "b11", "b-late"};
+    const std::vector<std::string> expected{"b0", "b1", "b2", "f1", "f2",  "b3",  "b4",    "b5",
+                                            "b6", "b7", "b8", "b9", "b10", "b11", "b-late"};
     CHECK(order == expected);
     CHECK(lane.queued() == 0);
 }

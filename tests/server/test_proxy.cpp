@@ -97,7 +97,8 @@ TEST_CASE("proxy: 502 on connect failure, 504 on upstream timeout", "[proxy]") {
     }
 }
 
-TEST_CASE("upstream max_connections: a call waits for a connection to come free", "[proxy][limits]") {
+TEST_CASE("upstream max_connections: a call waits for a connection to come free",
+          "[proxy][limits]") {
     sink_server origin;
     origin.hold(30s);
     running_server s(proxy_config(origin.port(), ", timeout: 10s, max_connections: 1"));
