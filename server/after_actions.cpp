@@ -7,6 +7,7 @@
 #include "lifecycle/json_escape.hpp"
 #include "lifecycle/log.hpp"
 #include "server/response_writer.hpp"
+#include "server/upstream.hpp"
 
 namespace edged::server {
 namespace {
@@ -31,15 +32,6 @@ bool looks_like_json(const config::header_list& headers, std::string_view body) 
         if (beast::iequals(name, "content-type")) return value.find("json") != std::string::npos;
     auto first = body.find_first_not_of(" \t\r\n");
     return first != std::string_view::npos && (body[first] == '{' || body[first] == '[');
-}
-
-bool hop_by_hop(std::string_view name) {
-    static constexpr std::string_view names[] = {"connection", "keep-alive", "proxy-connection",
-                                                 "te",         "trailer",    "transfer-encoding",
-                                                 "upgrade",    "host",       "content-length"};
-    for (auto n : names)
-        if (beast::iequals(n, name)) return true;
-    return false;
 }
 
 // Sends `req`, retrying transport failures and 5xx answers with backoff while the policy and the
@@ -235,7 +227,8 @@ struct mirror_action final : after_actions::action {
         req.method_string(in.method_string());
         req.target(in.target());
         for (const auto& f : in)
-            if (!hop_by_hop(f.name_string())) req.insert(f.name_string(), f.value());
+            if (!is_hop_by_hop(f.name_string()) && !beast::iequals(f.name_string(), "host"))
+                req.insert(f.name_string(), f.value());
         req.body() = in.body();
         ctx.wait_until(task_name, mirror(ctx, upstream, std::move(req)));
     }

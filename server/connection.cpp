@@ -431,6 +431,10 @@ std::optional<error_code> connection::write_now() {
 
 net::awaitable<bool> connection::flush() {
     if (auto done = write_now()) co_return complete_flush(*done);
+    co_return co_await write_rest();
+}
+
+net::awaitable<bool> connection::write_rest() {
     // The socket buffer is full: wait for the client to read, under the write timeout.
     set_phase(phase::writing, owner_.cfg().server.timeouts.write);
     error_code ec;
@@ -515,39 +519,32 @@ net::awaitable<void> connection::run() {
     bool first = true;
     for (;;) {
         parse_status st = try_parse();
-        if (st == parse_status::complete) {
-            if (const route* r = respond(request_started_)) co_await respond_async(*r);
-            if (close_after_write_ || pending_count_ >= max_batch) {
-                // (if/else, not ?: — GCC 12 mishandles co_await inside a conditional expression)
-                bool written;
-                if (auto done = write_now())
-                    written = complete_flush(*done);
-                else
-                    written = co_await flush();
-                if (!written) break;
-                if (close_after_write_) {
-                    // Linger only where the client may still be sending (pipelined bytes we
-                    // will not answer); a clean Connection: close just closes.
-                    if (in_.size() > 0) co_await linger();
-                    break;
-                }
-            }
-            continue;
-        }
         if (st == parse_status::failed) {
             // The framing can no longer be trusted: answer, then close.
             co_await reject_and_close(error_status_);
             break;
         }
-        // need_more: send what is ready before waiting for the client.
+        if (st == parse_status::complete) {
+            if (const route* r = respond(request_started_)) co_await respond_async(*r);
+            // Pipelined requests already here join the batch, up to pipeline_depth.
+            if (!close_after_write_ && pending_count_ < max_batch) continue;
+        }
+        // A full batch, a closing response, or need_more: send what is ready before reading.
         if (!out_.empty()) {
             // Most batches go out in one non-blocking write, without a suspension.
+            // (if/else, not ?: — GCC 12 mishandles co_await inside a conditional expression)
             bool written;
             if (auto done = write_now())
                 written = complete_flush(*done);
             else
-                written = co_await flush();
+                written = co_await write_rest();
             if (!written) break;
+            if (close_after_write_) {
+                // Linger only where the client may still be sending (pipelined bytes we
+                // will not answer); a clean Connection: close just closes.
+                if (in_.size() > 0) co_await linger();
+                break;
+            }
             continue;
         }
         if (phase_ == phase::closed) break;

@@ -66,9 +66,11 @@ private:
     std::string_view remote_address();
     // Writes everything in out_, then ends the batch (complete_flush). False: the write failed.
     net::awaitable<bool> flush();
+    // The slow part of flush(): awaits what write_now() left in out_, then complete_flush().
+    net::awaitable<bool> write_rest();
     // One non-blocking write of out_: the common case (a small batch into an empty socket
     // buffer) needs no suspension. The error when it finished (or failed), nullopt when bytes
-    // are left for flush() to await (they stay at the front of out_).
+    // are left for write_rest() to await (they stay at the front of out_).
     std::optional<error_code> write_now();
     // The batch is written (or failed with ec): its lifecycles learn it, access lines are logged.
     bool complete_flush(error_code ec);

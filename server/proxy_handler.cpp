@@ -4,17 +4,9 @@
 #include "lifecycle/log.hpp"
 #include "server/net.hpp"
 #include "server/response_writer.hpp"
+#include "server/upstream.hpp"
 
 namespace edged::server {
-
-bool is_hop_by_hop(std::string_view name) {
-    static constexpr std::string_view names[] = {"connection", "keep-alive",    "proxy-connection",
-                                                 "te",         "trailer",       "transfer-encoding",
-                                                 "upgrade",    "content-length"};
-    for (auto n : names)
-        if (beast::iequals(n, name)) return true;
-    return false;
-}
 
 namespace {
 

@@ -21,7 +21,4 @@ private:
     config::proxy_handler cfg_;
 };
 
-// Hop-by-hop fields (RFC 9110 §7.6.1) and the ones the server writes itself.
-bool is_hop_by_hop(std::string_view name);
-
 }  // namespace edged::server

@@ -33,13 +33,8 @@ void append_hex16(std::string& out, std::uint64_t v) {
 
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
 bool managed_header(std::string_view name) {
-    static constexpr std::string_view names[] = {
-        "host",         "content-length", "transfer-encoding", "connection", "keep-alive",
-        "x-request-id", "traceparent",    "proxy-connection",  "te",         "trailer",
-        "upgrade"};
-    for (auto n : names)
-        if (beast::iequals(n, name)) return true;
-    return false;
+    return is_hop_by_hop(name) || beast::iequals(name, "host") ||
+           beast::iequals(name, "x-request-id") || beast::iequals(name, "traceparent");
 }
 
 // Methods whose empty body is still announced with Content-Length: 0 (as Beast's
@@ -50,6 +45,15 @@ bool announces_empty_body(http::verb method) {
 }
 
 }  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+    static constexpr std::string_view names[] = {"connection", "keep-alive",    "proxy-connection",
+                                                 "te",         "trailer",       "transfer-encoding",
+                                                 "upgrade",    "content-length"};
+    for (auto n : names)
+        if (beast::iequals(n, name)) return true;
+    return false;
+}
 
 void append_traceparent(std::string& out, std::string_view trace_id, std::uint64_t r1,
                         std::uint64_t r2, std::uint64_t r3) {

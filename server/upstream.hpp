@@ -94,6 +94,9 @@ private:
     std::vector<std::unique_ptr<upstream_pool>> pools_;
 };
 
+// Hop-by-hop fields (RFC 9110 §7.6.1) and Content-Length: never copied from one hop to the next.
+bool is_hop_by_hop(std::string_view name);
+
 // W3C traceparent for a subrequest: the trace id of `incoming` when it is valid, else a fresh
 // one; always a fresh span id.
 std::string make_traceparent(std::string_view incoming, std::uint64_t r1, std::uint64_t r2,
