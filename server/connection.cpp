@@ -558,13 +558,27 @@ net::awaitable<void> connection::run() {
             set_phase(wanted, header_done_ ? cfg.timeouts.body_read : cfg.timeouts.header_read);
         }
         first = false;
-        auto [ec, n] = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
+        if (pacing_.defer()) {
+            // Queue the read behind the thread's waiting work (see read_pacing.hpp).
+            const std::uint64_t before = owner_.reads();
+            co_await net::post(socket_.get_executor(), net::use_awaitable);
+            pacing_.deferred(owner_.reads() != before);
+        }
+        error_code ec;
+        std::size_t n = 0;
+        if (!timed_out_) {  // (a header or body timeout may have fired during a deferral)
+            auto [rec, rn] = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
+            ec = rec;
+            n = rn;
+        }
         if (timed_out_) {
             timed_out_ = false;
             co_await reject_and_close(408);
             break;
         }
         if (ec) break;  // EOF, reset, or closed by the sweep / drain
+        owner_.count_read();
+        pacing_.read(n, read_chunk);
         in_.commit(n);
     }
     // Responses never flushed: their lifecycles end without a flush.

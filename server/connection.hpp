@@ -24,6 +24,7 @@
 
 #include "lifecycle/request_lifecycle.hpp"
 #include "server/net.hpp"
+#include "server/read_pacing.hpp"
 #include "server/request_target.hpp"
 #include "server/router.hpp"
 
@@ -115,6 +116,7 @@ private:
     bool wrote_ = false;    // a write has been made on this connection
     bool nodelay_ = false;  // TCP_NODELAY is set (see write_now())
     bool draining_ = false;
+    read_pacing pacing_;  // read at once, or after one more poll
     tcp::endpoint remote_;
 };
 

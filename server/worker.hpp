@@ -61,6 +61,9 @@ public:
     bool draining() const { return draining_; }
     net::io_context& context() { return ioc_; }
     void connection_closed();
+    // Reads completed by this thread's connections (read_pacing: was anyone else served?).
+    std::uint64_t reads() const { return reads_; }
+    void count_read() { ++reads_; }
     // Refreshed by every sweep; for deadlines that tolerate one sweep interval of error.
     std::chrono::steady_clock::time_point coarse_now() const { return coarse_now_; }
     // Resolution of every connection timeout: the sweep runs this often.
@@ -83,6 +86,7 @@ private:
     // ioc_ is destroyed.
     buffer_pool buffers_;
     std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
+    std::uint64_t reads_ = 0;
     bool draining_ = false;
     bool stopping_ = false;
     bool drained_notified_ = false;

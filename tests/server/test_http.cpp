@@ -61,6 +61,34 @@ TEST_CASE("1000 requests on one keep-alive connection", "[http]") {
     CHECK(s.get().state().requests == 1000);
 }
 
+TEST_CASE("many busy keep-alive connections on one thread are each answered in order", "[http]") {
+    // Every round, all connections send before any reads: the one I/O thread always has other
+    // connections ready, so their reads are paced behind each other (read_pacing.hpp).
+    running_server s(config_with("", 1));
+    constexpr int connections = 32, rounds = 50;
+    auto id_of = [](int c, int r) {
+        std::string id = "c";
+        id += std::to_string(c);
+        id += "-r";
+        id += std::to_string(r);
+        return id;
+    };
+    std::vector<std::unique_ptr<raw_client>> clients;
+    for (int c = 0; c < connections; ++c) clients.push_back(std::make_unique<raw_client>(s.port()));
+    for (int r = 0; r < rounds; ++r) {
+        for (int c = 0; c < connections; ++c)
+            clients[c]->send(get_request("/hello", "X-Request-Id: " + id_of(c, r) + "\r\n"));
+        for (int c = 0; c < connections; ++c) {
+            auto res = clients[c]->read();
+            REQUIRE(res.result_int() == 200);
+            REQUIRE(res["X-Request-Id"] == id_of(c, r));
+            REQUIRE(res.body() == "hello, world\n");
+        }
+    }
+    CHECK(s.get().state().connections_accepted == connections);
+    CHECK(s.get().state().requests == connections * rounds);
+}
+
 TEST_CASE("pipelined requests in one write are answered in order", "[http]") {
     for (int depth : {16, 2}) {
         running_server s(
@@ -68,8 +96,12 @@ TEST_CASE("pipelined requests in one write are answered in order", "[http]") {
         raw_client c(s.port());
         std::string batch;
         const char* targets[] = {"/hello", "/nope", "/moved", "/hello", "/old/x"};
-        for (int i = 0; i < 5; ++i)
-            batch += get_request(targets[i], "X-Request-Id: req-" + std::to_string(i) + "\r\n");
+        for (int i = 0; i < 5; ++i) {
+            std::string id_header = "X-Request-Id: req-";
+            id_header += std::to_string(i);
+            id_header += "\r\n";
+            batch += get_request(targets[i], id_header);
+        }
         c.send(batch);
         unsigned expected[] = {200, 404, 308, 200, 301};
         for (int i = 0; i < 5; ++i) {

@@ -1,9 +1,12 @@
 // Unit tests for server/ pieces that need no sockets: target parsing, routing, serialisation.
 
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "config/config.hpp"
 #include "server/buffer_pool.hpp"
+#include "server/read_pacing.hpp"
 #include "server/request_target.hpp"
 #include "server/response_writer.hpp"
 #include "server/router.hpp"
@@ -157,4 +160,50 @@ TEST_CASE("buffer pool: buffers come back empty with their capacity, within boun
     CHECK(pool.take().out.capacity() < 100 * 1024);
     for (int i = 0; i < 5; ++i) pool.give(connection_buffers{});
     CHECK(pool.idle() == 2);
+}
+
+TEST_CASE("read pacing: defer only after a draining read, back off on quiet deferrals",
+          "[pacing]") {
+    read_pacing p;
+    constexpr std::size_t room = 16 * 1024;
+    // A new connection, or one whose last read filled its buffer, reads at once.
+    CHECK_FALSE(p.defer());
+    p.read(room, room);
+    CHECK_FALSE(p.defer());
+
+    // After a short read it defers, and keeps deferring while other connections are served.
+    p.read(40, room);
+    for (int i = 0; i < 100; ++i) {
+        REQUIRE(p.defer());
+        p.deferred(true);
+    }
+
+    // Quiet deferrals back off: 0, 1, 3, 7, ... reads at once between attempts, at most max_skip.
+    auto reads_at_once = [&p] {
+        int n = 0;
+        while (!p.defer()) ++n;
+        return n;
+    };
+    std::vector<int> gaps;
+    p.deferred(false);  // first quiet deferral: no skip yet
+    for (int i = 0; i < 8; ++i) {
+        gaps.push_back(reads_at_once());
+        p.deferred(false);
+    }
+    CHECK(gaps == std::vector<int>{0, 1, 3, 7, 15, 31, 63, 63});
+
+    // One busy deferral ends the back-off.
+    gaps.clear();
+    (void)reads_at_once();
+    p.deferred(true);
+    CHECK(p.defer());
+    p.deferred(false);
+    CHECK(p.defer());  // a lone quiet deferral on a busy connection skips nothing
+    p.deferred(false);
+    CHECK_FALSE(p.defer());
+    CHECK(p.defer());
+
+    // A read that fills its buffer means more is waiting: read at once, whatever the back-off.
+    p.read(room, room);
+    CHECK_FALSE(p.defer());
 }
