@@ -1,6 +1,7 @@
 #include "server/connection.hpp"
 
 #include <cstring>
+#include <tuple>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include "lifecycle/log.hpp"
@@ -26,29 +27,28 @@ constexpr std::size_t linger_bytes = 256 * 1024;
 // segment on any path edged is likely to serve (IPv6 minimum MTU 1280 less headers).
 constexpr std::size_t one_segment = 1200;
 
-// Finds the blank line that ends a header: returns the header's length including it, or 0.
-std::size_t find_header_end(std::string_view data) {
-    std::size_t pos = data.find("\r\n\r\n");
-    return pos == std::string_view::npos ? 0 : pos + 4;
-}
+// Where a request header ends, and whether a line in it is folded.
+struct header_scan {
+    std::size_t length = 0;  // including the blank line; 0: the end is not here yet
+    bool folded = false;     // obsolete line folding before the end
+};
 
-// Rejects what the Beast parser would accept but a smuggling-safe server must not: obsolete line
-// folding, a bare CR or LF, and NUL, anywhere in the header.
-bool header_bytes_safe(std::string_view header) {
-    for (std::size_t i = 0; i < header.size(); ++i) {
-        char c = header[i];
-        if (c == '\0') return false;
-        if (c == '\r') {
-            if (i + 1 >= header.size() || header[i + 1] != '\n') return false;
-            // A line that starts with SP or HTAB continues the previous one (obs-fold).
-            if (i + 2 < header.size() && (header[i + 2] == ' ' || header[i + 2] == '\t'))
-                return false;
-            ++i;
-        } else if (c == '\n') {
-            return false;  // LF without CR
+// One pass over the line ends. Beast itself rejects a bare CR or LF, NUL and other control
+// characters, but accepts obsolete line folding (a line that starts with SP or HTAB continues the
+// previous one) and joins the lines; a smuggling-safe server must refuse it (RFC 9112 §5.2).
+header_scan scan_header(std::string_view data) {
+    header_scan r;
+    for (std::size_t lf = data.find('\n'); lf != std::string_view::npos && lf + 1 < data.size();
+         lf = data.find('\n', lf + 1)) {
+        const char next = data[lf + 1];
+        if (next == ' ' || next == '\t') {
+            r.folded = true;
+        } else if (next == '\r' && lf + 2 < data.size() && data[lf + 2] == '\n') {
+            r.length = lf + 3;
+            break;
         }
     }
-    return true;
+    return r;
 }
 
 // Beast accepts only HTTP/1.0 and 1.1 and reports any other version as malformed; a request
@@ -212,23 +212,47 @@ bool connection::parse_header(std::size_t header_len) {
         fail(505);
         return false;
     }
+    index_fields(req);
     // Exactly one Host in HTTP/1.1 (RFC 9112 §3.2); at most one in 1.0.
-    auto hosts = req.count(http::field::host);
-    if ((req.version() >= 11 && hosts != 1) || hosts > 1) {
+    if ((req.version() >= 11 && fields_.hosts != 1) || fields_.hosts > 1) {
         fail(400);
         return false;
     }
     // Transfer-Encoding: only a single "chunked" is accepted; anything else cannot be framed
     // safely (RFC 9112 §6.1). Beast already refuses it together with Content-Length.
-    auto te = req.equal_range(http::field::transfer_encoding);
-    if (te.first != te.second) {
-        if (std::next(te.first) != te.second || !iequals(trim(te.first->value()), "chunked") ||
-            req.version() < 11) {
-            fail(400);
-            return false;
-        }
+    if (fields_.transfer_encodings > 0 &&
+        (fields_.transfer_encodings > 1 || !iequals(trim(fields_.transfer_encoding), "chunked") ||
+         req.version() < 11)) {
+        fail(400);
+        return false;
     }
     return true;
+}
+
+void connection::index_fields(const http::request<http::string_body>& req) {
+    fields_ = {};
+    for (const auto& f : req) {
+        switch (f.name()) {
+            case http::field::host:
+                if (fields_.hosts++ == 0) fields_.host = f.value();
+                break;
+            case http::field::transfer_encoding:
+                if (fields_.transfer_encodings++ == 0) fields_.transfer_encoding = f.value();
+                break;
+            case http::field::expect:
+                if (!fields_.expect) fields_.expect = f.value();
+                break;
+            case http::field::unknown:
+                if (iequals(f.name_string(), "x-request-id")) {
+                    if (fields_.request_ids++ == 0) fields_.request_id = f.value();
+                } else if (iequals(f.name_string(), "traceparent")) {
+                    if (fields_.traceparent.empty()) fields_.traceparent = f.value();
+                }
+                break;
+            default:
+                break;
+        }
+    }
 }
 
 connection::parse_status connection::try_parse() {
@@ -239,7 +263,8 @@ connection::parse_status connection::try_parse() {
         if (in_.size() == 0) return parse_status::need_more;
         std::string_view data(static_cast<const char*>(in_.data().data()),
                               std::min(in_.size(), limits.header_bytes + 4));
-        std::size_t header_len = find_header_end(data);
+        const header_scan scan = scan_header(data);
+        const std::size_t header_len = scan.length;
         if (header_len == 0) {
             if (in_.size() >= limits.header_bytes) {
                 fail(431);
@@ -247,7 +272,7 @@ connection::parse_status connection::try_parse() {
             }
             return parse_status::need_more;
         }
-        if (!header_bytes_safe(data.substr(0, header_len))) {
+        if (scan.folded) {
             fail(400);
             return parse_status::failed;
         }
@@ -259,8 +284,8 @@ connection::parse_status connection::try_parse() {
         if (!parse_header(header_len)) return parse_status::failed;
 
         auto& req = parser_->get();
-        if (auto expect = req.find(http::field::expect); expect != req.end()) {
-            if (!iequals(trim(expect->value()), "100-continue")) {
+        if (fields_.expect) {
+            if (!iequals(trim(*fields_.expect), "100-continue")) {
                 fail(417);
                 return parse_status::failed;
             }
@@ -290,24 +315,17 @@ const route* connection::respond(clock::time_point received) {
     lc.begin(received, owner_.default_limits());
     auto& ctx = lc.ctx();
 
-    std::string_view incoming_id;
-    // Honoured only when there is exactly one (one tree search for both questions).
-    if (auto [first, last] = req.equal_range("x-request-id");
-        first != last && std::next(first) == last)
-        incoming_id = first->value();
-    ctx.mutable_id().assign(incoming_id, owner_.ids());
+    // An incoming id is honoured only when there is exactly one.
+    ctx.mutable_id().assign(fields_.request_ids == 1 ? fields_.request_id : std::string_view(),
+                            owner_.ids());
     current_route_ = nullptr;
 
     if (!parse_target(req.target(), target_, path_storage_)) {
         finish(text_response(400, error_body(400)), true);
         return nullptr;
     }
-    std::string_view host_header;
-    if (!target_.authority.empty())
-        host_header = target_.authority;
-    else if (auto h = req.find(http::field::host); h != req.end())
-        host_header = h->value();
-    host_ = normalise_host(host_header, host_storage_);
+    host_ =
+        normalise_host(target_.authority.empty() ? fields_.host : target_.authority, host_storage_);
     ctx.set_target(req.method_string(), target_.path, target_.query, host_);
 
     auto match = owner_.routes().match(host_, target_.path, req.method_string());
@@ -325,8 +343,7 @@ const route* connection::respond(clock::time_point received) {
     current_route_ = &r;
     ctx.set_route(r.name, r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
     lc.set_limits(r.limits);
-    if (auto tp = req.find("traceparent"); tp != req.end())
-        ctx.set_incoming_traceparent(tp->value());
+    if (!fields_.traceparent.empty()) ctx.set_incoming_traceparent(fields_.traceparent);
     if (r.handler->is_async()) {
         ctx.set_peer(remote_address());
         return &r;  // run() awaits respond_async()
@@ -376,7 +393,8 @@ void connection::finish(lifecycle::response res, bool force_close) {
     }
     // Once shutdown has begun (readiness is 503), every response asks the client to reconnect,
     // so keep-alive clients move to another instance during the drain delay.
-    const bool close = force_close || res.close || !req.keep_alive() || draining_ ||
+    // (The parser's keep_alive() is what req.keep_alive() would say, without a field lookup.)
+    const bool close = force_close || res.close || !parser_->keep_alive() || draining_ ||
                        owner_.draining() || !owner_.state().ready.load(std::memory_order_relaxed);
 
     response_meta meta;
@@ -513,6 +531,27 @@ net::awaitable<void> connection::reject_and_close(unsigned status) {
     if (co_await flush()) co_await linger();
 }
 
+template <class Token>
+auto connection::async_read_paced(Token&& token) {
+    // The read starts once the thread's queued work has run and the reactor has polled again
+    // (see read_pacing.hpp). Only the start is deferred: no coroutine hop of its own.
+    return net::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler) {
+            net::post(owner_.context(),
+                      [this, before = owner_.reads(), handler = std::move(handler)]() mutable {
+                          pacing_.deferred(owner_.reads() != before);
+                          if (timed_out_) {
+                              // The header or body timeout fired meanwhile (and found no read to
+                              // cancel).
+                              std::move(handler)(net::error::operation_aborted, std::size_t{0});
+                              return;
+                          }
+                          socket_.async_read_some(in_.prepare(read_chunk), std::move(handler));
+                      });
+        },
+        token);
+}
+
 net::awaitable<void> connection::run() {
     const auto& cfg = owner_.cfg().server;
     const std::size_t max_batch = cfg.limits.pipeline_depth;
@@ -558,19 +597,13 @@ net::awaitable<void> connection::run() {
             set_phase(wanted, header_done_ ? cfg.timeouts.body_read : cfg.timeouts.header_read);
         }
         first = false;
-        if (pacing_.defer()) {
-            // Queue the read behind the thread's waiting work (see read_pacing.hpp).
-            const std::uint64_t before = owner_.reads();
-            co_await net::post(socket_.get_executor(), net::use_awaitable);
-            pacing_.deferred(owner_.reads() != before);
-        }
+        // (if/else, not ?: — GCC 12 mishandles co_await inside a conditional expression)
         error_code ec;
         std::size_t n = 0;
-        if (!timed_out_) {  // (a header or body timeout may have fired during a deferral)
-            auto [rec, rn] = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
-            ec = rec;
-            n = rn;
-        }
+        if (pacing_.defer())
+            std::tie(ec, n) = co_await async_read_paced(token);
+        else
+            std::tie(ec, n) = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
         if (timed_out_) {
             timed_out_ = false;
             co_await reject_and_close(408);

@@ -57,6 +57,8 @@ private:
     net::awaitable<void> run();
     parse_status try_parse();
     bool parse_header(std::size_t header_len);
+    // Fills fields_ from the parsed header.
+    void index_fields(const http::request<http::string_body>& req);
     void fail(unsigned status);
     // Routes the parsed request and, for a synchronous handler, appends its response. Returns
     // the route when its handler is asynchronous (the caller then awaits respond_async).
@@ -76,6 +78,9 @@ private:
     // The batch is written (or failed with ec): its lifecycles learn it, access lines are logged.
     bool complete_flush(error_code ec);
     net::awaitable<void> linger();
+    // async_read_some into in_, started only after the thread's queued work (read_pacing.hpp).
+    template <class Token>
+    auto async_read_paced(Token&& token);
     // Answers `status` with Connection: close after whatever is already queued, then lingers.
     net::awaitable<void> reject_and_close(unsigned status);
     void set_phase(phase p, std::chrono::milliseconds timeout);
@@ -85,6 +90,14 @@ private:
     tcp::socket socket_;
     beast::flat_buffer in_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    // The fields the connection itself looks at, found in one pass when the header is parsed
+    // (views into parser_'s fields).
+    struct header_fields {
+        std::string_view host, transfer_encoding, request_id, traceparent;  // the first of each
+        std::optional<std::string_view> expect;
+        unsigned hosts = 0, transfer_encodings = 0, request_ids = 0;
+    };
+    header_fields fields_;
     bool header_done_ = false;
     unsigned error_status_ = 0;  // set by try_parse when it fails
     std::string out_;            // serialised responses waiting for the next write

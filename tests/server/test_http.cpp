@@ -364,6 +364,9 @@ TEST_CASE("malformed and smuggling inputs get 400 and a closed connection", "[ht
         "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n",           // bare CR
         "GET /hello HTTP/1.1\nHost: t\r\n\r\n",                          // bare LF
         "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\r\n  folded\r\n\r\n",  // obs-fold
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tfolded\r\n\r\n",  // obs-fold, HTAB
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-A:\r\n \r\n\r\n",           // folded empty line
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\nb\r\n\r\n",           // LF inside a value
         "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
         "\r\n0\r\n\r\n",
         "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n"
