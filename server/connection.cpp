@@ -538,18 +538,22 @@ auto connection::async_read_paced(Token&& token) {
     return net::async_initiate<Token, void(error_code, std::size_t)>(
         [this](auto handler) {
             net::post(owner_.context(),
-                      [this, before = owner_.reads(), handler = std::move(handler)]() mutable {
-                          pacing_.deferred(owner_.reads() != before);
-                          if (timed_out_) {
-                              // The header or body timeout fired meanwhile (and found no read to
-                              // cancel).
-                              std::move(handler)(net::error::operation_aborted, std::size_t{0});
-                              return;
-                          }
-                          socket_.async_read_some(in_.prepare(read_chunk), std::move(handler));
+                      [this, before = owner_.reads(), h = std::move(handler)]() mutable {
+                          start_paced_read(std::move(h), before);
                       });
         },
         token);
+}
+
+template <class Handler>
+void connection::start_paced_read(Handler handler, std::uint64_t reads_before) {
+    pacing_.deferred(owner_.reads() != reads_before);
+    if (timed_out_) {
+        // The header or body timeout fired meanwhile and found no read to cancel.
+        std::move(handler)(net::error::operation_aborted, std::size_t{0});
+        return;
+    }
+    socket_.async_read_some(in_.prepare(read_chunk), std::move(handler));
 }
 
 net::awaitable<void> connection::run() {

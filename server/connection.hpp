@@ -81,6 +81,8 @@ private:
     // async_read_some into in_, started only after the thread's queued work (read_pacing.hpp).
     template <class Token>
     auto async_read_paced(Token&& token);
+    template <class Handler>
+    void start_paced_read(Handler handler, std::uint64_t reads_before);
     // Answers `status` with Connection: close after whatever is already queued, then lingers.
     net::awaitable<void> reject_and_close(unsigned status);
     void set_phase(phase p, std::chrono::milliseconds timeout);
