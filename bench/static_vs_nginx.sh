@@ -16,6 +16,8 @@
 #   WARMUP [2]  warm-up seconds before each run    CONNECTIONS [64]  wrk -c
 #   EDGED [build/edged]  NGINX [nginx from PATH or /usr/sbin/nginx]
 #   SERVER_CPU [0]  WRK_CPU [1]  KEEP_TMP [0]: 1 keeps the temp dir (configs, logs, wrk output)
+#   SYSCALLS [1]  count system calls per request of each server (perf stat on the kernel's
+#                 syscall tracepoints, 5 s per server and mode); 0 skips it
 # Only 127.0.0.1 is contacted; only the processes started here are stopped (by pid).
 
 # `make bench` runs this through sh: re-exec under bash (this line must stay POSIX).
@@ -49,6 +51,8 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v curl >/dev/null || need+=(curl)
 command -v taskset >/dev/null || need+=(util-linux)
+SYSCALLS=${SYSCALLS:-1}
+[ "$SYSCALLS" = 0 ] || command -v perf >/dev/null || need+=(linux-perf)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (run as root, or: sudo apt-get install ${need[*]/nginx/nginx-light})"
   command -v apt-get >/dev/null || die "missing: ${need[*]} and no apt-get here"
@@ -366,6 +370,52 @@ echo
 echo "== peak RSS (VmHWM)"
 echo "  edged:        $(peak_rss "$ED_PID")"
 echo "  nginx worker: $(peak_rss "$NG_WORKER")   (master: $(peak_rss "$NG_MASTER"))"
+
+# ---- system calls per request ----------------------------------------------------------
+# perf stat on the syscall tracepoints of the server's processes while wrk runs; divided by the
+# number of response writes (send/sendto/writev: one per request, as wrk does not pipeline).
+SYSCALL_SECS=5
+SYSCALL_NAMES=(recvfrom sendto writev epoll_wait accept accept4 ioctl epoll_ctl setsockopt close)
+SYSCALL_LABELS=(recv sendto writev ep_wait accept accept4 ioctl ep_ctl setsock close)
+syscall_row() {
+  local name=$1 mode=$2 url pids extra=() events ev out writes wpid
+  if [ "$name" = nginx ]; then url=$NG_URL pids="$NG_MASTER,$NG_WORKER"; else url=$ED_URL pids=$ED_PID; fi
+  [ "$mode" = close ] && extra=(-H "Connection: close")
+  events="raw_syscalls:sys_enter"
+  for ev in "${SYSCALL_NAMES[@]}"; do events="$events,syscalls:sys_enter_$ev"; done
+  timeout -k 5 60 taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$((SYSCALL_SECS + 2))s" \
+    "${extra[@]}" "$url" >"$TMP/wrk-syscalls-$name-$mode.txt" 2>&1 &
+  wpid=$!
+  PIDS+=("$wpid")
+  sleep 1
+  out=$(perf stat -x, -e "$events" -p "$pids" -- sleep "$SYSCALL_SECS" 2>&1 >/dev/null) ||
+    die "perf stat failed: $out"
+  wait "$wpid" || die "wrk failed (syscalls $name $mode)"
+  unset 'PIDS[${#PIDS[@]}-1]'
+  # perf -x, lines: count,unit,event,...
+  writes=$(awk -F, '$3 ~ /sys_enter_(sendto|writev)$/ {s += $1} END {print s + 0}' <<<"$out")
+  [ "$writes" -gt 0 ] || die "no response writes counted for $name ($mode)"
+  printf '  %-6s %-9s' "$name" "$mode"
+  for ev in raw_syscalls:sys_enter "${SYSCALL_NAMES[@]/#/syscalls:sys_enter_}"; do
+    awk -F, -v e="$ev" -v w="$writes" '$3 == e {printf " %7.2f", $1 / w}' <<<"$out"
+  done
+  printf '\n'
+}
+if [ "$SYSCALLS" != 0 ]; then
+  echo
+  echo "== system calls per request (perf stat, ${SYSCALL_SECS}s under the same wrk load)"
+  if ! perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom -- true >/dev/null 2>&1; then
+    echo "  skipped: perf cannot read the syscall tracepoints here (needs root and tracefs)"
+  else
+    printf '  %-6s %-9s %7s' server mode all
+    for ev in "${SYSCALL_LABELS[@]}"; do printf ' %7s' "$ev"; done
+    printf '\n'
+    for mode in keepalive close; do
+      syscall_row nginx "$mode"
+      syscall_row edged "$mode"
+    done
+  fi
+fi
 
 # Anything the servers logged at warn or above.
 if [ -s "$TMP/edged.log" ]; then echo; echo "== edged log (warn+)"; head -20 "$TMP/edged.log"; fi
