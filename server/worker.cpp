@@ -69,7 +69,6 @@ void worker::start(std::function<void()> on_drained) {
             }
         });
     }
-    arm_sweep();
     thread_ = std::thread([this] { ioc_.run(); });
 }
 
@@ -96,6 +95,11 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
         }
         auto conn = std::make_shared<connection>(*this, std::move(socket), peer);
         connections_.push_back(*conn);
+        if (!sweeping_) {
+            // The sweep sleeps while there is no connection: its clock is stale.
+            coarse_now_ = connection::clock::now();
+            arm_sweep();
+        }
         conn->start();
     }
 }
@@ -116,6 +120,7 @@ void worker::connection_closed() {
 }
 
 void worker::arm_sweep() {
+    sweeping_ = true;
     sweep_.expires_after(sweep_interval);
     sweep_.async_wait([this](error_code ec) {
         // cancel() cannot recall a handler whose timer had already expired: without the flag, a
@@ -126,7 +131,12 @@ void worker::arm_sweep() {
         // on_tick may close a socket but never destroys a connection synchronously (its
         // coroutine still holds it), so iterating the list is safe.
         for (auto& c : connections_) c.on_tick(now);
-        arm_sweep();
+        // With no connection left there is no deadline to watch: an idle thread sleeps until
+        // the next accept re-arms the sweep.
+        if (connections_.empty())
+            sweeping_ = false;
+        else
+            arm_sweep();
     });
 }
 

@@ -64,9 +64,11 @@ public:
     // Reads completed by this thread's connections (read_pacing: was anyone else served?).
     std::uint64_t reads() const { return reads_; }
     void count_read() { ++reads_; }
-    // Refreshed by every sweep; for deadlines that tolerate one sweep interval of error.
+    // Refreshed by every sweep (and when an accept wakes the sweep); for deadlines that
+    // tolerate one sweep interval of error.
     std::chrono::steady_clock::time_point coarse_now() const { return coarse_now_; }
-    // Resolution of every connection timeout: the sweep runs this often.
+    // Resolution of every connection timeout: the sweep runs this often while the thread has
+    // connections, and not at all while it has none.
     static constexpr std::chrono::milliseconds sweep_interval{100};
 
 private:
@@ -87,6 +89,7 @@ private:
     buffer_pool buffers_;
     std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
     std::uint64_t reads_ = 0;
+    bool sweeping_ = false;  // the sweep timer is armed
     bool draining_ = false;
     bool stopping_ = false;
     bool drained_notified_ = false;
