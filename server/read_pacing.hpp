@@ -7,7 +7,7 @@
 // (nginx saves it by remembering that a short read drained the socket). On a busy thread the
 // connection does better to queue its read behind the work already waiting and let the reactor
 // poll once more: by then the client's next request has usually arrived and the speculative
-// recv gets it. A deferral costs one handler hop, never a system call, when the thread is busy.
+// recv gets it. A deferral costs one posted handler, never a system call, when the thread is busy.
 //
 // On a quiet thread nothing else runs in that time and the deferral only adds a poll
 // (epoll_wait) to every request, so a deferral during which no other connection was served
