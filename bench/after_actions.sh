@@ -83,8 +83,7 @@ SINK_CPU=${SINK_CPU:-$WRK_CPU}
 EDGED=${EDGED:-build/edged}
 BENCH_DIR=$PWD/bench
 
-log() { printf '%s\n' "bench: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$BENCH_DIR/lib.sh"  # log, die, free_port, cpu_ticks, cpu_busy, busy_pct, wait_ready, median, ratio
 
 # ---- dependencies (Debian bookworm, apt-get only) -----------------------------------------
 need=()
@@ -156,56 +155,13 @@ wait "$b1" || die "sink.cpp does not build"
 wait "$b2" || die "loadgen.cpp does not build"
 
 # ---- helpers ----------------------------------------------------------------------------
-USED_PORTS=" "
-free_port() {
-  local p hex
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 12000))
-    hex=$(printf ':%04X ' "$p")
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -qF "$hex"; then
-      USED_PORTS="$USED_PORTS$p "
-      echo "$p"; return 0
-    fi
-  done
-  die "no free port found"
-}
 
-# utime+stime (clock ticks) summed over the given pids.
-cpu_ticks() {
-  local total=0 pid stat f
-  for pid in "$@"; do
-    stat=$(<"/proc/$pid/stat") || die "process $pid is gone"
-    read -r -a f <<<"${stat##*) }"
-    total=$((total + f[11] + f[12]))
-  done
-  echo "$total"
-}
-cpu_busy() {
-  awk -v c="cpu$1" '$1 == c {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat
-}
-busy_pct() {
-  local a b; read -r -a a <<<"$1"; read -r -a b <<<"$2"
-  awk -v b=$((b[0] - a[0])) -v t=$((b[1] - a[1])) 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}'
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0) ? "%.2f" : "n/a", a / b}'; }
 
 # JSON number field NAME from stdin (flat enough for /stats and the sink's /count).
 jnum() { grep -o "\"$1\":[0-9-]*" | head -1 | sed 's/.*://'; }
 stats() { curl -s -m 2 "http://127.0.0.1:$ADMIN_PORT/stats"; }
 sink_count() { curl -s -m 2 "http://127.0.0.1:$1/count"; }
-
-# Wait until URL answers 200, while PID stays alive.
-wait_ready() {
-  local url=$1 pid=$2 name=$3
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || die "$name exited at start-up; see $TMP"
-    [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ] && return 0
-    sleep 0.1
-  done
-  die "$name did not answer 200 on $url within 10 s"
-}
 
 # Starts a sink holding calls $1 ms on CPU $SINK_CPU; sets SINK_PID SINK_PORT.
 start_sink() {
@@ -480,7 +436,6 @@ for ((round = 1; round <= ROUNDS_B; round++)); do
     fi
   done
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 # Percentiles over the samples of all rounds of one route: "n p50 p90 p99 p99.9" (us).
 pooled() {
   cat "$TMP"/lat-"$1"-*.txt | sort -g | awk '{a[NR] = $1}

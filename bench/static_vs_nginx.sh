@@ -41,8 +41,7 @@ WRK_CPU=${WRK_CPU:-1}
 EDGED=${EDGED:-build/edged}
 BODY=$'hello, world\n'
 
-log() { printf '%s\n' "bench: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+. bench/lib.sh  # log, die, free_port, cpu_ticks, cpu_busy, busy_pct, wait_ready, median, ratio
 
 # ---- dependencies (Debian bookworm, apt-get only) -----------------------------------------
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -102,32 +101,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- helpers ----------------------------------------------------------------------------
-# A free TCP port below the ephemeral range (the close scenario uses many ephemeral ports).
-USED_PORTS=" "
-free_port() {
-  local p hex
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 12000))
-    hex=$(printf ':%04X ' "$p")
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -qF "$hex"; then
-      USED_PORTS="$USED_PORTS$p "
-      echo "$p"; return 0
-    fi
-  done
-  die "no free port found"
-}
-
-# utime+stime (clock ticks) summed over the given pids.
-cpu_ticks() {
-  local total=0 pid stat f
-  for pid in "$@"; do
-    stat=$(<"/proc/$pid/stat") || die "process $pid is gone"
-    read -r -a f <<<"${stat##*) }"  # fields after "(comm)": f[0] is field 3 (state)
-    total=$((total + f[11] + f[12]))  # fields 14 (utime) and 15 (stime)
-  done
-  echo "$total"
-}
 
 # Children of a pid (the nginx worker), from /proc.
 children_of() {
@@ -140,28 +113,7 @@ children_of() {
   return 0
 }
 
-# Busy and total clock ticks of one CPU, from /proc/stat ("busy total").
-cpu_busy() {
-  awk -v c="cpu$1" '$1 == c {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat
-}
-# Busy percentage of one CPU between two cpu_busy samples.
-busy_pct() {
-  local a b; read -r -a a <<<"$1"; read -r -a b <<<"$2"
-  awk -v b=$((b[0] - a[0])) -v t=$((b[1] - a[1])) 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}'
-}
-
 peak_rss() { awk '/^VmHWM:/ {print $2" "$3}' "/proc/$1/status"; }
-
-# Wait until URL answers 200, while PID stays alive.
-wait_ready() {
-  local url=$1 pid=$2 name=$3
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || die "$name exited at start-up; see $TMP"
-    [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ] && return 0
-    sleep 0.1
-  done
-  die "$name did not answer 200 on $url within 10 s"
-}
 
 # Check status 200 and the exact 13-byte body; print the response header for the record.
 check_response() {
@@ -198,9 +150,6 @@ run_wrk() {
     log "$label: $(grep -E 'Socket errors|Non-2xx' "$out" | sed 's/^ *//' | paste -sd';')"
   fi
 }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0) ? "%.2f" : "n/a", a / b}'; }
 
 # ---- start the servers ------------------------------------------------------------------
 ED_PORT=$(free_port) ED_ADMIN=$(free_port) NG_PORT=$(free_port)

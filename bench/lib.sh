@@ -1,0 +1,60 @@
+# bench/lib.sh — helpers shared by the benchmark scripts (sourced, bash only).
+# They expect TMP (the run's temp dir) to be set before wait_ready is called.
+
+log() { printf '%s\n' "bench: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# A free TCP port below the ephemeral range (a close-mode run uses many ephemeral ports), never
+# one handed out before in this run.
+USED_PORTS=" "
+free_port() {
+  local p hex
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    hex=$(printf ':%04X ' "$p")
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -qF "$hex"; then
+      USED_PORTS="$USED_PORTS$p "
+      echo "$p"; return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# utime+stime (clock ticks) summed over the given pids.
+cpu_ticks() {
+  local total=0 pid stat f
+  for pid in "$@"; do
+    stat=$(<"/proc/$pid/stat") || die "process $pid is gone"
+    read -r -a f <<<"${stat##*) }"  # fields after "(comm)": f[0] is field 3 (state)
+    total=$((total + f[11] + f[12]))  # fields 14 (utime) and 15 (stime)
+  done
+  echo "$total"
+}
+
+# Busy and total clock ticks of one CPU, from /proc/stat ("busy total").
+cpu_busy() {
+  awk -v c="cpu$1" '$1 == c {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+}
+
+# Busy percentage of one CPU between two cpu_busy samples.
+busy_pct() {
+  local a b; read -r -a a <<<"$1"; read -r -a b <<<"$2"
+  awk -v b=$((b[0] - a[0])) -v t=$((b[1] - a[1])) 'BEGIN {printf "%.0f", (t > 0) ? 100 * b / t : 0}'
+}
+
+# Wait until URL answers 200, while PID stays alive.
+wait_ready() {
+  local url=$1 pid=$2 name=$3
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || die "$name exited at start-up; see $TMP"
+    [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ] && return 0
+    sleep 0.1
+  done
+  die "$name did not answer 200 on $url within 10 s"
+}
+
+# The median of the arguments (numbers).
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+# a / b with two decimals, n/a when b is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0) ? "%.2f" : "n/a", a / b}'; }
