@@ -83,7 +83,7 @@ SINK_CPU=${SINK_CPU:-$WRK_CPU}
 EDGED=${EDGED:-build/edged}
 BENCH_DIR=$PWD/bench
 
-. "$BENCH_DIR/lib.sh"  # log, die, free_port, cpu_ticks, cpu_busy, busy_pct, wait_ready, median, ratio
+. "$BENCH_DIR/lib.sh"  # helpers shared with bench/static_vs_nginx.sh
 
 # ---- dependencies (Debian bookworm, apt-get only) -----------------------------------------
 need=()
@@ -102,12 +102,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ ! -x "$EDGED" ]; then
-  log "building edged"
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build --target edged -j "$(nproc)" >/dev/null
-fi
-[ -x "$EDGED" ] || die "edged binary not found at $EDGED"
+ensure_edged
 
 CLK_TCK=$(getconf CLK_TCK)
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; server and clients share a CPU, figures are not comparable"
@@ -119,20 +114,6 @@ NOFILE=$(ulimit -n)
 TMP=$(mktemp -d /tmp/edged-bench-after.XXXXXX)
 PIDS=()  # every process started here and maybe still running
 
-cleanup() {
-  local rc=$? pid i
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for i in $(seq 50); do  # up to 5 s for a clean exit, then SIGKILL
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -1,5 +1,6 @@
 # bench/lib.sh — helpers shared by the benchmark scripts (sourced, bash only).
-# They expect TMP (the run's temp dir) to be set before wait_ready is called.
+# They expect TMP (the run's temp dir) and PIDS (every process the script started) to be set
+# before wait_ready or cleanup runs.
 
 log() { printf '%s\n' "bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -58,3 +59,30 @@ wait_ready() {
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 # a / b with two decimals, n/a when b is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0) ? "%.2f" : "n/a", a / b}'; }
+
+# The EXIT trap: stop every process in PIDS (TERM, up to 5 s, then KILL) and remove TMP, unless
+# KEEP_TMP=1 or the run failed (then its configs and logs are kept for a look).
+cleanup() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 50); do  # up to 5 s for a clean exit, then SIGKILL
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+
+# Builds edged (Release, from the repository root) when $EDGED is not there yet.
+ensure_edged() {
+  if [ ! -x "$EDGED" ]; then
+    log "building edged"
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build --target edged -j "$(nproc)" >/dev/null
+  fi
+  [ -x "$EDGED" ] || die "edged binary not found at $EDGED"
+}

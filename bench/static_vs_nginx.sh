@@ -41,7 +41,7 @@ WRK_CPU=${WRK_CPU:-1}
 EDGED=${EDGED:-build/edged}
 BODY=$'hello, world\n'
 
-. bench/lib.sh  # log, die, free_port, cpu_ticks, cpu_busy, busy_pct, wait_ready, median, ratio
+. bench/lib.sh  # helpers shared with bench/after_actions.sh
 
 # ---- dependencies (Debian bookworm, apt-get only) -----------------------------------------
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -66,12 +66,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
 
-if [ ! -x "$EDGED" ]; then
-  log "building edged"
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build --target edged -j "$(nproc)" >/dev/null
-fi
-[ -x "$EDGED" ] || die "edged binary not found at $EDGED"
+ensure_edged
 
 CLK_TCK=$(getconf CLK_TCK)
 if [ "$(nproc)" -lt 2 ]; then
@@ -82,20 +77,6 @@ fi
 TMP=$(mktemp -d /tmp/edged-bench.XXXXXX)
 PIDS=()  # every process started here: edged, nginx master, a running wrk
 
-cleanup() {
-  local rc=$? pid i
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for i in $(seq 50); do  # up to 5 s for a clean exit, then SIGKILL
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
