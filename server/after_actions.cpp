@@ -7,7 +7,6 @@
 #include "lifecycle/json_escape.hpp"
 #include "lifecycle/log.hpp"
 #include "server/response_writer.hpp"
-#include "server/upstream.hpp"
 
 namespace edged::server {
 namespace {
@@ -226,9 +225,8 @@ struct mirror_action final : after_actions::action {
         http::request<http::string_body> req;
         req.method_string(in.method_string());
         req.target(in.target());
-        for (const auto& f : in)
-            if (!is_hop_by_hop(f.name_string()) && !beast::iequals(f.name_string(), "host"))
-                req.insert(f.name_string(), f.value());
+        // All fields: the upstream client drops hop-by-hop ones and those it writes itself.
+        for (const auto& f : in) req.insert(f.name_string(), f.value());
         req.body() = in.body();
         ctx.wait_until(task_name, mirror(ctx, upstream, std::move(req)));
     }

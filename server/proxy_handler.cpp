@@ -40,10 +40,11 @@ net::awaitable<lifecycle::response> proxy_handler::handle_async(const lifecycle:
     }
     out.target(target);
     std::string forwarded_for;
+    // The upstream client drops hop-by-hop fields and those it writes itself (Host, ...); the
+    // fields this Connection header names are hop-by-hop too, but only the proxy knows them.
     for (const auto& f : in) {
         auto name = f.name_string();
-        if (is_hop_by_hop(name) || named_by_connection(in, name) || beast::iequals(name, "host"))
-            continue;
+        if (named_by_connection(in, name)) continue;
         if (beast::iequals(name, "x-forwarded-for")) {
             forwarded_for = std::string(f.value());
             continue;

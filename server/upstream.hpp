@@ -51,7 +51,9 @@ public:
 
     const config::upstream_config& cfg() const { return cfg_; }
     // Sends `req` (target relative to the upstream's base path) and reads the response (body up
-    // to `max_body` bytes). Sets Host, and X-Request-Id / traceparent from the current request.
+    // to `max_body` bytes). Sets Host, and X-Request-Id / traceparent from the current request;
+    // `req`'s own hop-by-hop fields, Host, Content-Length, X-Request-Id and traceparent are
+    // never sent (callers may copy an incoming request's fields as they are).
     net::awaitable<upstream_result> send(http::request<http::string_body> req,
                                          std::size_t max_body);
 
