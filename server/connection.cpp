@@ -6,8 +6,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include "lifecycle/log.hpp"
 
-#include "server/request_target.hpp"
-#include "server/response_writer.hpp"
+#include "server/http/request_target.hpp"
+#include "server/http/response_writer.hpp"
 #include "server/worker.hpp"
 
 namespace edged::server {

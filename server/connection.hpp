@@ -24,8 +24,8 @@
 
 #include "lifecycle/request_lifecycle.hpp"
 #include "server/net.hpp"
-#include "server/read_pacing.hpp"
-#include "server/request_target.hpp"
+#include "server/http/read_pacing.hpp"
+#include "server/http/request_target.hpp"
 #include "server/router.hpp"
 
 namespace edged::server {

@@ -1,5 +1,6 @@
 #pragma once
-// Precompiled header for server/ and its tests: the expensive includes, parsed once.
+// Precompiled header for the server/ libraries and their tests: the expensive includes, parsed
+// once (built by server/pch.cpp, reused by every target with REUSE_FROM).
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -2,11 +2,8 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <type_traits>
 
-#include "server/proxy_handler.hpp"
-#include "server/redirect_handler.hpp"
-#include "server/static_handler.hpp"
+#include "server/handlers/factory.hpp"
 
 namespace edged::server {
 
@@ -34,29 +31,6 @@ lifecycle::lifecycle_limits lifecycle_limits_of(const config::lifecycle_config& 
     l.budget.cpu = r.cpu_budget.value_or(d.cpu_budget);
     return l;
 }
-
-namespace {
-
-std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc) {
-    return std::visit(
-        [&](const auto& h) -> std::unique_ptr<lifecycle::handler> {
-            using T = std::decay_t<decltype(h)>;
-            if constexpr (std::is_same_v<T, config::static_handler>) {
-                return std::make_unique<static_handler>(h);
-            } else if constexpr (std::is_same_v<T, config::redirect_handler>) {
-                return std::make_unique<redirect_handler>(h);
-            } else if constexpr (std::is_same_v<T, config::proxy_handler>) {
-                return std::make_unique<proxy_handler>(h);
-            } else {
-                throw std::runtime_error("routes." + rc.name +
-                                         ".handler.job: the job handler is not available in "
-                                         "this version of edged");
-            }
-        },
-        rc.handler);
-}
-
-}  // namespace
 
 router::router(const config::config& cfg) {
     routes_.reserve(cfg.routes.size());

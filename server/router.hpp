@@ -15,7 +15,7 @@
 #include "config/config.hpp"
 #include "lifecycle/handler.hpp"
 #include "lifecycle/request_lifecycle.hpp"
-#include "server/after_actions.hpp"
+#include "server/after/after_actions.hpp"
 
 namespace edged::server {
 

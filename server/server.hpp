@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "server/admin.hpp"
+#include "server/admin/admin.hpp"
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/server_state.hpp"

@@ -20,13 +20,13 @@
 #include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 #include "lifecycle/runtime.hpp"
-#include "server/buffer_pool.hpp"
+#include "server/http/buffer_pool.hpp"
 #include "server/connection.hpp"
-#include "server/http_date.hpp"
+#include "server/http/http_date.hpp"
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/server_state.hpp"
-#include "server/upstream.hpp"
+#include "server/upstream/upstream_set.hpp"
 
 namespace edged::server {
 

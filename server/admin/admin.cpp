@@ -1,4 +1,4 @@
-#include "server/admin.hpp"
+#include "server/admin/admin.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/redirect_handler.hpp"
+#include "server/handlers/redirect_handler.hpp"
 
 namespace edged::server {
 

@@ -1,4 +1,5 @@
-// In-process integration tests: edged on 127.0.0.1:0, real Beast and raw-socket clients.
+// The HTTP session in process: edged on 127.0.0.1:0, real Beast and raw-socket clients
+// (keep-alive, pipelining, routing by target, ids, limits, timeouts, smuggling, versions).
 
 #include <catch2/catch.hpp>
 
@@ -113,63 +114,6 @@ TEST_CASE("pipelined requests in one write are answered in order", "[http]") {
         c.send(get_request("/hello"));
         CHECK(c.read().result_int() == 200);
     }
-}
-
-TEST_CASE("static and redirect handlers", "[http][handlers]") {
-    running_server s(config_with());
-    raw_client c(s.port());
-
-    c.send(get_request("/hello"));
-    auto res = c.read();
-    CHECK(res.result_int() == 200);
-    CHECK(res["content-type"] == "text/plain");
-    CHECK(res[http::field::content_length] == "13");
-    CHECK(res.count(http::field::date) == 1);
-    CHECK(res[http::field::server] == "edged");
-
-    c.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
-    res = c.read(true);
-    CHECK(res.result_int() == 200);
-    CHECK(res[http::field::content_length] == "13");
-    CHECK(res.body().empty());
-    // The HEAD response carried no body: the next response starts right after its header.
-    c.send(get_request("/hello"));
-    CHECK(c.read().body() == "hello, world\n");
-
-    c.send(get_request("/old/a/b?x=1&y=2"));
-    res = c.read();
-    CHECK(res.result_int() == 301);
-    CHECK(res[http::field::location] == "https://example.com/new/a/b?x=1&y=2");
-
-    c.send(get_request("/moved?dropped=1"));
-    res = c.read();
-    CHECK(res.result_int() == 308);
-    CHECK(res[http::field::location] == "/hello");
-
-    c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde");
-    res = c.read();
-    CHECK(res.result_int() == 201);
-    CHECK(res.body() == "stored\n");
-
-    c.send(
-        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
-    CHECK(c.read().result_int() == 201);
-}
-
-TEST_CASE("a static body read from a file at start-up", "[http][handlers]") {
-    const std::string path = "/tmp/edged-test-static-body.txt";
-    std::ofstream(path) << "from a file\n";
-    running_server s(base_config() + R"(
-routes:
-  - name: file
-    match: { path: /file }
-    handler: { static: { status: 200, file: ")" +
-                     path + R"(" } }
-)");
-    raw_client c(s.port());
-    c.send(get_request("/file"));
-    CHECK(c.read().body() == "from a file\n");
 }
 
 TEST_CASE("404 and 405 with Allow", "[http][routing]") {
@@ -438,73 +382,4 @@ TEST_CASE("Expect: 100-continue", "[http][expect]") {
     expect_rejected(
         s.port(), "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: magic\r\n\r\n",
         417);
-}
-
-TEST_CASE("admin: healthz, readyz turns 503 on shutdown", "[admin][shutdown]") {
-    running_server s(base_config() + "shutdown: { drain_delay: 1s, grace: 5s }\n" + routes);
-    auto admin_get = [&](const std::string& target) {
-        raw_client c(s.admin_port());
-        c.send(get_request(target));
-        return c.read();
-    };
-    CHECK(admin_get("/healthz").result_int() == 200);
-    CHECK(admin_get("/readyz").result_int() == 200);
-    CHECK(admin_get("/nope").result_int() == 404);
-
-    raw_client busy(s.port());
-    busy.send(get_request("/hello"));
-    REQUIRE(busy.read().result_int() == 200);
-
-    s.shutdown();
-    REQUIRE(eventually([&] { return admin_get("/readyz").result_int() == 503; }));
-    CHECK(admin_get("/healthz").result_int() == 200);
-    // During the drain delay the public listener still serves; responses announce the close.
-    busy.send(get_request("/hello"));
-    auto res = busy.read();
-    CHECK(res.result_int() == 200);
-    CHECK(res[http::field::connection] == "close");
-    s.join();
-    CHECK(s.get().summary().graceful);
-}
-
-TEST_CASE("shutdown: an in-flight request completes, idle connections close", "[shutdown]") {
-    running_server s(base_config() + "shutdown: { drain_delay: 0s, grace: 10s }\n" + routes);
-    raw_client idle(s.port());
-    idle.send(get_request("/hello"));
-    REQUIRE(idle.read().result_int() == 200);
-
-    raw_client slow(s.port());
-    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
-    REQUIRE(eventually([&] { return s.get().state().open_connections == 2; }));
-
-    s.shutdown();
-    CHECK(idle.closed_by_peer());
-    // New connections are refused once the listeners are closed.
-    REQUIRE(eventually([&] {
-        try {
-            raw_client probe(s.port());
-            return false;
-        } catch (const boost::system::system_error&) {
-            return true;
-        }
-    }));
-    slow.send("def");
-    auto res = slow.read();
-    CHECK(res.result_int() == 201);
-    CHECK(res[http::field::connection] == "close");
-    s.join();
-    CHECK(s.get().summary().graceful);
-    CHECK(s.get().summary().connections_forced == 0);
-}
-
-TEST_CASE("shutdown: past the grace, connections are closed", "[shutdown]") {
-    running_server s(base_config() + "shutdown: { drain_delay: 0s, grace: 300ms }\n" + routes);
-    raw_client slow(s.port());
-    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
-    REQUIRE(eventually([&] { return s.get().state().open_connections == 1; }));
-    s.shutdown();
-    s.join();
-    CHECK_FALSE(s.get().summary().graceful);
-    CHECK(s.get().summary().connections_forced == 1);
-    CHECK(slow.closed_by_peer());
 }

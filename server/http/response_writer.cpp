@@ -1,4 +1,4 @@
-#include "server/response_writer.hpp"
+#include "server/http/response_writer.hpp"
 
 #include <array>
 #include <charconv>

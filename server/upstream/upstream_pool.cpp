@@ -1,11 +1,11 @@
-#include "server/upstream.hpp"
+#include "server/upstream/upstream_pool.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "lifecycle/context.hpp"
-#include "lifecycle/errors.hpp"
-#include "lifecycle/log.hpp"
 #include "lifecycle/request_id.hpp"
+#include "server/upstream/hop_by_hop.hpp"
+#include "server/upstream/traceparent.hpp"
 
 namespace edged::server {
 namespace {
@@ -25,12 +25,6 @@ net::awaitable<std::pair<error_code, T>> with_deadline(net::awaitable<std::pair<
     co_return std::get<0>(std::move(result));
 }
 
-void append_hex16(std::string& out, std::uint64_t v) {
-    lifecycle::request_id id;
-    id.set_generated(v);
-    out += id.view();
-}
-
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
 bool managed_header(std::string_view name) {
     return is_hop_by_hop(name) || beast::iequals(name, "host") ||
@@ -45,36 +39,6 @@ bool announces_empty_body(http::verb method) {
 }
 
 }  // namespace
-
-bool is_hop_by_hop(std::string_view name) {
-    static constexpr std::string_view names[] = {"connection", "keep-alive",    "proxy-connection",
-                                                 "te",         "trailer",       "transfer-encoding",
-                                                 "upgrade",    "content-length"};
-    for (auto n : names)
-        if (beast::iequals(n, name)) return true;
-    return false;
-}
-
-void append_traceparent(std::string& out, std::string_view trace_id, std::uint64_t r1,
-                        std::uint64_t r2, std::uint64_t r3) {
-    out += "00-";
-    if (trace_id.size() == 32) {
-        out += trace_id;
-    } else {
-        append_hex16(out, r1);
-        append_hex16(out, r2);
-    }
-    out += '-';
-    append_hex16(out, r3 | 1);  // a span id of all zeros is invalid
-    out += "-01";
-}
-
-std::string make_traceparent(std::string_view trace_id, std::uint64_t r1, std::uint64_t r2,
-                             std::uint64_t r3) {
-    std::string tp;
-    append_traceparent(tp, trace_id, r1, r2, r3);
-    return tp;
-}
 
 upstream_pool::upstream_pool(net::io_context& ioc, const config::upstream_config& cfg)
     : ioc_(ioc),
@@ -247,34 +211,6 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
     discard(c);
     wake_one();
     co_return result;
-}
-
-upstream_set::upstream_set(net::io_context& ioc, const config::config& cfg) {
-    for (const auto& u : cfg.upstreams) pools_.push_back(std::make_unique<upstream_pool>(ioc, u));
-}
-
-net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view upstream,
-                                                            lifecycle::request req,
-                                                            std::size_t max_body) {
-    lifecycle::fetch_result out;
-    upstream_pool* pool = find(upstream);
-    if (!pool) {
-        out.ec = lifecycle::errc::unknown_upstream;
-        co_return out;
-    }
-    auto r = co_await pool->send(std::move(req), max_body);
-    out.ec = r.ec;
-    out.timed_out = r.ec == net::error::timed_out;
-    if (r.pool_timeout) out.ec = lifecycle::errc::upstream_busy;  // say why, not just "timed out"
-    out.connect_failed = r.connect_failed;
-    out.response = std::move(r.response);
-    co_return out;
-}
-
-upstream_pool* upstream_set::find(std::string_view name) {
-    for (auto& p : pools_)
-        if (p->cfg().name == name) return p.get();
-    return nullptr;
 }
 
 }  // namespace edged::server

@@ -1,15 +1,14 @@
-// Unit tests for server/ pieces that need no sockets: target parsing, routing, serialisation.
+// Unit tests for server/http/ pieces that need no sockets: target parsing, serialisation,
+// connection buffers, read pacing.
 
 #include <vector>
 
 #include <catch2/catch.hpp>
 
-#include "config/config.hpp"
-#include "server/buffer_pool.hpp"
-#include "server/read_pacing.hpp"
-#include "server/request_target.hpp"
-#include "server/response_writer.hpp"
-#include "server/router.hpp"
+#include "server/http/buffer_pool.hpp"
+#include "server/http/read_pacing.hpp"
+#include "server/http/request_target.hpp"
+#include "server/http/response_writer.hpp"
 
 using namespace edged;
 using namespace edged::server;
@@ -48,54 +47,6 @@ TEST_CASE("hosts are lower-cased without port", "[target]") {
     CHECK(normalise_host("Example.COM:8080", s) == "example.com");
     CHECK(normalise_host("[::1]:80", s) == "[::1]");
     CHECK(normalise_host("plain", s) == "plain");
-}
-
-namespace {
-config::config two_routes() {
-    return config::load_string(R"(
-routes:
-  - name: exact
-    match: { path: /a, methods: [GET] }
-    handler: { static: { status: 200 } }
-  - name: post-a
-    match: { path: /a, methods: [POST] }
-    handler: { static: { status: 201 } }
-  - name: prefix
-    match: { prefix: /p/ }
-    handler: { static: { status: 202 } }
-  - name: host-only
-    match: { prefix: /, host: h.example }
-    handler: { static: { status: 203 } }
-)",
-                               config::format::yaml);
-}
-}  // namespace
-
-TEST_CASE("router: first match wins, 405 lists the allowed methods", "[router]") {
-    router r(two_routes());
-    CHECK(r.match("x", "/a", "GET").matched->name == "exact");
-    CHECK(r.match("x", "/a", "HEAD").matched->name == "exact");
-    CHECK(r.match("x", "/a", "POST").matched->name == "post-a");
-    auto not_allowed = r.match("x", "/a", "DELETE");
-    CHECK(not_allowed.matched == nullptr);
-    CHECK(not_allowed.allow == "GET, HEAD, POST");
-    CHECK(r.match("x", "/p/deep/er", "PUT").matched->name == "prefix");
-    CHECK(r.match("x", "/p", "GET").matched == nullptr);
-    CHECK(r.match("x", "/p", "GET").allow.empty());
-    CHECK(r.match("h.example", "/zzz", "GET").matched->name == "host-only");
-    CHECK(r.match("h.example", "/a", "GET").matched->name == "exact");
-}
-
-TEST_CASE("router refuses handlers this build does not serve", "[router]") {
-    auto cfg = config::load_string(R"(
-upstreams: { origin: { url: "http://127.0.0.1:9000" } }
-routes:
-  - name: jobs
-    match: { prefix: /jobs/ }
-    handler: { job: { upstream: origin } }
-)",
-                                   config::format::yaml);
-    CHECK_THROWS_WITH(router(cfg), Catch::Contains("job"));
 }
 
 TEST_CASE("response serialisation", "[writer]") {

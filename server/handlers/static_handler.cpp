@@ -1,4 +1,4 @@
-#include "server/static_handler.hpp"
+#include "server/handlers/static_handler.hpp"
 
 namespace edged::server {
 

@@ -16,33 +16,10 @@
 #include "config/config.hpp"
 #include "lifecycle/context.hpp"
 #include "lifecycle/message.hpp"
+#include "server/after/text_template.hpp"
 #include "server/net.hpp"
 
 namespace edged::server {
-
-// What a template may refer to, captured at registration.
-struct template_values {
-    const lifecycle::request* request = nullptr;
-    std::string_view request_id, method, path, query, host, route;
-    unsigned status = 0;
-    long long handler_us = 0;
-};
-
-class text_template {
-public:
-    // Parses `${name}` references; throws std::invalid_argument naming an unknown variable.
-    explicit text_template(std::string_view text);
-    void render(std::string& out, const template_values& v, bool json_escape) const;
-    std::string render(const template_values& v, bool json_escape = false) const;
-
-private:
-    enum class var { literal, id, method, path, query, host, route, status, handler_us, header };
-    struct part {
-        var kind;
-        std::string text;  // the literal, or the header name
-    };
-    std::vector<part> parts_;
-};
 
 class after_actions {
 public:

@@ -1,10 +1,10 @@
-#include "server/proxy_handler.hpp"
+#include "server/handlers/proxy_handler.hpp"
 
 #include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
 #include "server/net.hpp"
-#include "server/response_writer.hpp"
-#include "server/upstream.hpp"
+#include "server/http/response_writer.hpp"
+#include "server/upstream/hop_by_hop.hpp"
 
 namespace edged::server {
 

@@ -82,28 +82,4 @@ private:
     void wake_one();              // a connection was returned or closed: the first waiter may go on
     std::list<waiter*> waiters_;  // FIFO of calls waiting for a connection
 };
-
-// All upstream pools of one I/O thread.
-class upstream_set final : public lifecycle::fetcher {
-public:
-    upstream_set(net::io_context& ioc, const config::config& cfg);
-    upstream_pool* find(std::string_view name);
-    // lifecycle::fetcher: ctx.fetch() lands here.
-    net::awaitable<lifecycle::fetch_result> fetch(std::string_view upstream, lifecycle::request req,
-                                                  std::size_t max_body) override;
-
-private:
-    std::vector<std::unique_ptr<upstream_pool>> pools_;
-};
-
-// Hop-by-hop fields (RFC 9110 §7.6.1) and Content-Length: never copied from one hop to the next.
-bool is_hop_by_hop(std::string_view name);
-
-// W3C traceparent for a subrequest: the trace id of `incoming` when it is valid, else a fresh
-// one; always a fresh span id.
-std::string make_traceparent(std::string_view incoming, std::uint64_t r1, std::uint64_t r2,
-                             std::uint64_t r3);
-void append_traceparent(std::string& out, std::string_view incoming, std::uint64_t r1,
-                        std::uint64_t r2, std::uint64_t r3);
-
 }  // namespace edged::server

@@ -1,12 +1,13 @@
-// The proxy handler and the asynchronous handler path, against a local origin (sink_server).
+// The built-in handlers through a running server: static, redirect, and proxy against a
+// local origin (sink_server), with the asynchronous handler path.
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "harness.hpp"
-#include "lifecycle/handler.hpp"
 #include "lifecycle/outcome.hpp"
 #include "sink.hpp"
 
@@ -14,6 +15,29 @@ using namespace edged::test;
 using edged::lifecycle::outcome;
 
 namespace {
+
+const std::string routes = R"(
+routes:
+  - name: hello
+    match: { path: /hello, methods: [GET] }
+    handler: { static: { status: 200, body: "hello, world\n", headers: { content-type: text/plain } } }
+  - name: upload
+    match: { path: /upload, methods: [POST, PUT] }
+    handler: { static: { status: 201, body: "stored\n" } }
+  - name: old
+    match: { prefix: /old/ }
+    handler: { redirect: { status: 301, location: "https://example.com/new/", keep_path: true, keep_query: true } }
+  - name: moved
+    match: { path: /moved }
+    handler: { redirect: { status: 308, location: "/hello" } }
+  - name: only-example
+    match: { prefix: /, host: example.org }
+    handler: { static: { status: 200, body: "example.org\n" } }
+)";
+
+std::string config_with(const std::string& server_extra = "", int threads = 1) {
+    return base_config(server_extra, threads) + routes;
+}
 
 std::uint16_t refused_port() {
     net::io_context ioc;
@@ -35,6 +59,63 @@ routes:
 }
 
 }  // namespace
+
+TEST_CASE("static and redirect handlers", "[http][handlers]") {
+    running_server s(config_with());
+    raw_client c(s.port());
+
+    c.send(get_request("/hello"));
+    auto res = c.read();
+    CHECK(res.result_int() == 200);
+    CHECK(res["content-type"] == "text/plain");
+    CHECK(res[http::field::content_length] == "13");
+    CHECK(res.count(http::field::date) == 1);
+    CHECK(res[http::field::server] == "edged");
+
+    c.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    res = c.read(true);
+    CHECK(res.result_int() == 200);
+    CHECK(res[http::field::content_length] == "13");
+    CHECK(res.body().empty());
+    // The HEAD response carried no body: the next response starts right after its header.
+    c.send(get_request("/hello"));
+    CHECK(c.read().body() == "hello, world\n");
+
+    c.send(get_request("/old/a/b?x=1&y=2"));
+    res = c.read();
+    CHECK(res.result_int() == 301);
+    CHECK(res[http::field::location] == "https://example.com/new/a/b?x=1&y=2");
+
+    c.send(get_request("/moved?dropped=1"));
+    res = c.read();
+    CHECK(res.result_int() == 308);
+    CHECK(res[http::field::location] == "/hello");
+
+    c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde");
+    res = c.read();
+    CHECK(res.result_int() == 201);
+    CHECK(res.body() == "stored\n");
+
+    c.send(
+        "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    CHECK(c.read().result_int() == 201);
+}
+
+TEST_CASE("a static body read from a file at start-up", "[http][handlers]") {
+    const std::string path = "/tmp/edged-test-static-body.txt";
+    std::ofstream(path) << "from a file\n";
+    running_server s(base_config() + R"(
+routes:
+  - name: file
+    match: { path: /file }
+    handler: { static: { status: 200, file: ")" +
+                     path + R"(" } }
+)");
+    raw_client c(s.port());
+    c.send(get_request("/file"));
+    CHECK(c.read().body() == "from a file\n");
+}
 
 TEST_CASE("proxy forwards method, path, query, headers and body", "[proxy]") {
     sink_server origin;
@@ -97,27 +178,6 @@ TEST_CASE("proxy: 502 on connect failure, 504 on upstream timeout", "[proxy]") {
     }
 }
 
-TEST_CASE("upstream max_connections: a call waits for a connection to come free",
-          "[proxy][limits]") {
-    sink_server origin;
-    origin.hold(30s);
-    running_server s(proxy_config(origin.port(), ", timeout: 10s, max_connections: 1"));
-    raw_client first(s.port());
-    first.send(get_request("/api/one"));
-    REQUIRE(origin.wait_for(1));  // the only connection is now busy at the origin
-    raw_client second(s.port());
-    second.send(get_request("/api/two"));
-    // The second call cannot open a connection of its own: it is not at the origin yet.
-    std::this_thread::sleep_for(200ms);
-    CHECK(origin.records().size() == 1);
-    origin.release();
-    CHECK(first.read().result_int() == 200);
-    CHECK(second.read().result_int() == 200);
-    REQUIRE(origin.wait_for(2));
-    CHECK(origin.records()[1].target == "/api/two");
-    CHECK(origin.connections_seen() == 1);  // the freed connection was handed on
-}
-
 TEST_CASE("proxy: a response body over max_response_bytes is a 502", "[proxy]") {
     sink_server origin;  // answers "ok\n", 3 bytes
     std::string cfg = proxy_config(origin.port());
@@ -151,53 +211,4 @@ TEST_CASE("max_subrequests: over the bound the proxy answers 503", "[proxy][boun
     CHECK(c.read().result_int() == 503);
     CHECK(origin.records().empty());
     CHECK(s.get().state().tasks.subrequests_rejected == 1);
-}
-
-namespace {
-
-// A C++ handler (the embedding API) whose background task burns CPU in slices.
-struct burner final : edged::lifecycle::handler {
-    edged::lifecycle::response handle(const edged::lifecycle::request&,
-                                      edged::lifecycle::context& ctx) override {
-        ctx.wait_until("burn", burn());
-        edged::lifecycle::response r;
-        r.status = 202;
-        return r;
-    }
-    static net::awaitable<void> burn() {
-        for (int i = 0; i < 10000; ++i) {
-            auto until = std::chrono::steady_clock::now() + 2ms;
-            while (std::chrono::steady_clock::now() < until) {
-            }
-            co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
-        }
-    }
-};
-
-}  // namespace
-
-TEST_CASE("a task that burns CPU past cpu_budget ends cancelled:cpu_budget",
-          "[lifecycle][budget]") {
-    auto cfg = edged::config::load_string(base_config() + R"(
-routes:
-  - name: burn
-    match: { path: /burn }
-    handler: { static: { status: 200 } }
-    lifecycle: { cpu_budget: 30ms, wall_budget: 60s }
-)",
-                                          edged::config::format::yaml);
-    edged::lifecycle::log::init("warn");
-    edged::server::server srv(std::move(cfg));
-    srv.set_handler("burn", std::make_unique<burner>());
-    srv.start();
-    std::thread t([&] { srv.run(); });
-    {
-        raw_client c(srv.endpoints()[0].port());
-        c.send(get_request("/burn"));
-        CHECK(c.read().result_int() == 202);
-        CHECK(eventually([&] { return srv.state().tasks.get(outcome::cancelled_cpu_budget) == 1; },
-                         20s));
-    }
-    srv.shutdown();
-    t.join();
 }

@@ -1,4 +1,4 @@
-#include "server/request_target.hpp"
+#include "server/http/request_target.hpp"
 
 #include <algorithm>
 

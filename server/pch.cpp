@@ -1,0 +1,1 @@
+// The translation unit that builds server/pch.hpp once for every server library.

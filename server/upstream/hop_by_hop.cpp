@@ -1,0 +1,18 @@
+#include "server/upstream/hop_by_hop.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+namespace edged::server {
+
+namespace beast = boost::beast;
+
+bool is_hop_by_hop(std::string_view name) {
+    static constexpr std::string_view names[] = {"connection", "keep-alive",    "proxy-connection",
+                                                 "te",         "trailer",       "transfer-encoding",
+                                                 "upgrade",    "content-length"};
+    for (auto n : names)
+        if (beast::iequals(n, name)) return true;
+    return false;
+}
+
+}  // namespace edged::server

@@ -1,0 +1,178 @@
+// The process as a whole: the router, the graceful shutdown, C++ handlers installed with
+// set_handler, and the lifecycle budgets they run under.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "config/config.hpp"
+#include "harness.hpp"
+#include "lifecycle/handler.hpp"
+#include "lifecycle/outcome.hpp"
+#include "server/router.hpp"
+
+using namespace edged::test;
+using edged::lifecycle::outcome;
+namespace config = edged::config;
+using edged::server::router;
+
+namespace {
+
+const std::string routes = R"(
+routes:
+  - name: hello
+    match: { path: /hello, methods: [GET] }
+    handler: { static: { status: 200, body: "hello, world\n", headers: { content-type: text/plain } } }
+  - name: upload
+    match: { path: /upload, methods: [POST, PUT] }
+    handler: { static: { status: 201, body: "stored\n" } }
+  - name: old
+    match: { prefix: /old/ }
+    handler: { redirect: { status: 301, location: "https://example.com/new/", keep_path: true, keep_query: true } }
+  - name: moved
+    match: { path: /moved }
+    handler: { redirect: { status: 308, location: "/hello" } }
+  - name: only-example
+    match: { prefix: /, host: example.org }
+    handler: { static: { status: 200, body: "example.org\n" } }
+)";
+
+
+config::config two_routes() {
+    return config::load_string(R"(
+routes:
+  - name: exact
+    match: { path: /a, methods: [GET] }
+    handler: { static: { status: 200 } }
+  - name: post-a
+    match: { path: /a, methods: [POST] }
+    handler: { static: { status: 201 } }
+  - name: prefix
+    match: { prefix: /p/ }
+    handler: { static: { status: 202 } }
+  - name: host-only
+    match: { prefix: /, host: h.example }
+    handler: { static: { status: 203 } }
+)",
+                               config::format::yaml);
+}
+}  // namespace
+
+TEST_CASE("router: first match wins, 405 lists the allowed methods", "[router]") {
+    router r(two_routes());
+    CHECK(r.match("x", "/a", "GET").matched->name == "exact");
+    CHECK(r.match("x", "/a", "HEAD").matched->name == "exact");
+    CHECK(r.match("x", "/a", "POST").matched->name == "post-a");
+    auto not_allowed = r.match("x", "/a", "DELETE");
+    CHECK(not_allowed.matched == nullptr);
+    CHECK(not_allowed.allow == "GET, HEAD, POST");
+    CHECK(r.match("x", "/p/deep/er", "PUT").matched->name == "prefix");
+    CHECK(r.match("x", "/p", "GET").matched == nullptr);
+    CHECK(r.match("x", "/p", "GET").allow.empty());
+    CHECK(r.match("h.example", "/zzz", "GET").matched->name == "host-only");
+    CHECK(r.match("h.example", "/a", "GET").matched->name == "exact");
+}
+
+TEST_CASE("router refuses handlers this build does not serve", "[router]") {
+    auto cfg = config::load_string(R"(
+upstreams: { origin: { url: "http://127.0.0.1:9000" } }
+routes:
+  - name: jobs
+    match: { prefix: /jobs/ }
+    handler: { job: { upstream: origin } }
+)",
+                                   config::format::yaml);
+    CHECK_THROWS_WITH(router(cfg), Catch::Contains("job"));
+}
+
+TEST_CASE("shutdown: an in-flight request completes, idle connections close", "[shutdown]") {
+    running_server s(base_config() + "shutdown: { drain_delay: 0s, grace: 10s }\n" + routes);
+    raw_client idle(s.port());
+    idle.send(get_request("/hello"));
+    REQUIRE(idle.read().result_int() == 200);
+
+    raw_client slow(s.port());
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    REQUIRE(eventually([&] { return s.get().state().open_connections == 2; }));
+
+    s.shutdown();
+    CHECK(idle.closed_by_peer());
+    // New connections are refused once the listeners are closed.
+    REQUIRE(eventually([&] {
+        try {
+            raw_client probe(s.port());
+            return false;
+        } catch (const boost::system::system_error&) {
+            return true;
+        }
+    }));
+    slow.send("def");
+    auto res = slow.read();
+    CHECK(res.result_int() == 201);
+    CHECK(res[http::field::connection] == "close");
+    s.join();
+    CHECK(s.get().summary().graceful);
+    CHECK(s.get().summary().connections_forced == 0);
+}
+
+TEST_CASE("shutdown: past the grace, connections are closed", "[shutdown]") {
+    running_server s(base_config() + "shutdown: { drain_delay: 0s, grace: 300ms }\n" + routes);
+    raw_client slow(s.port());
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    REQUIRE(eventually([&] { return s.get().state().open_connections == 1; }));
+    s.shutdown();
+    s.join();
+    CHECK_FALSE(s.get().summary().graceful);
+    CHECK(s.get().summary().connections_forced == 1);
+    CHECK(slow.closed_by_peer());
+}
+
+namespace {
+
+// A C++ handler (the embedding API) whose background task burns CPU in slices.
+struct burner final : edged::lifecycle::handler {
+    edged::lifecycle::response handle(const edged::lifecycle::request&,
+                                      edged::lifecycle::context& ctx) override {
+        ctx.wait_until("burn", burn());
+        edged::lifecycle::response r;
+        r.status = 202;
+        return r;
+    }
+    static net::awaitable<void> burn() {
+        for (int i = 0; i < 10000; ++i) {
+            auto until = std::chrono::steady_clock::now() + 2ms;
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a task that burns CPU past cpu_budget ends cancelled:cpu_budget",
+          "[lifecycle][budget]") {
+    auto cfg = edged::config::load_string(base_config() + R"(
+routes:
+  - name: burn
+    match: { path: /burn }
+    handler: { static: { status: 200 } }
+    lifecycle: { cpu_budget: 30ms, wall_budget: 60s }
+)",
+                                          edged::config::format::yaml);
+    edged::lifecycle::log::init("warn");
+    edged::server::server srv(std::move(cfg));
+    srv.set_handler("burn", std::make_unique<burner>());
+    srv.start();
+    std::thread t([&] { srv.run(); });
+    {
+        raw_client c(srv.endpoints()[0].port());
+        c.send(get_request("/burn"));
+        CHECK(c.read().result_int() == 202);
+        CHECK(eventually([&] { return srv.state().tasks.get(outcome::cancelled_cpu_budget) == 1; },
+                         20s));
+    }
+    srv.shutdown();
+    t.join();
+}
