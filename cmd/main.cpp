@@ -13,7 +13,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
-#include "config/config.hpp"
+#include "config/to_json.hpp"
 #include "lifecycle/log.hpp"
 #include "server/server.hpp"
 

@@ -16,8 +16,6 @@
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace edged::config {
 
 using duration = std::chrono::milliseconds;
@@ -41,7 +39,7 @@ struct timeouts_config {
     duration header_read = 10s;  // first byte of a request to the end of its header: 408
     duration body_read = 30s;    // end of the header to the end of the body: 408
     duration idle = 60s;         // keep-alive wait for the next request: silent close
-    duration write = 30s;        // one response write: close
+    duration write = 30s;        // a response write waiting on a full socket buffer: close
     duration handler = 10s;      // a handler's own time: 504
 };
 
@@ -57,8 +55,8 @@ struct admin_config {
 };
 
 struct shutdown_config {
-    duration drain_delay = 0s;
-    duration grace = 30s;
+    duration drain_delay = 0s;  // from the signal (readiness 503) to closing the listeners
+    duration grace = 30s;       // from the signal, drain_delay included, to closing what is left
 };
 
 struct log_config {
@@ -66,14 +64,17 @@ struct log_config {
     bool access = true;
 };
 
-// Per-request lifecycle limits; routes may override any field.
+// Per-request lifecycle limits. A route may override max_wait_until, max_subrequests,
+// wall_budget and cpu_budget (lifecycle_overrides); the other two are process-wide.
 struct lifecycle_config {
+    static constexpr unsigned default_background_share = 50;
     std::size_t max_wait_until = 16;
     std::size_t max_subrequests = 50;
     duration wall_budget = 30s;
     duration cpu_budget = 50ms;
     std::size_t max_background_tasks = 10000;  // process-wide
-    unsigned background_share = 50;  // percent of an I/O thread background work gets under contention
+    // Percent of an I/O thread that background work gets under contention.
+    unsigned background_share = default_background_share;
 };
 
 struct lifecycle_overrides {
@@ -194,12 +195,6 @@ private:
 // Static bodies given as `file` are read here, relative to the config file's folder.
 config load_file(const std::string& path);
 config load_string(std::string_view text, format fmt, const std::string& base_dir = ".");
-
-// The effective config with every default filled in (what --check-config prints).
-nlohmann::json to_json(const config& c);
-// The same document with keys in schema order and header maps in file order; nlohmann::json
-// sorts object keys, so print this one where a human or a byte-exact round trip reads it.
-nlohmann::ordered_json to_ordered_json(const config& c);
 
 // "250ms", "30s", "5m", "1h", "0" -> duration; nullopt when malformed.
 std::optional<duration> parse_duration(std::string_view text);

@@ -19,6 +19,7 @@
 
 #include "config/config.hpp"
 #include "config/tree.hpp"
+#include "server/http/header_text.hpp"
 
 namespace edged::config {
 
@@ -62,20 +63,6 @@ std::string describe(const node& n) {
 }
 
 // ---- lexical checks -----------------------------------------------------------------------
-
-bool is_tchar(char c) {
-    // RFC 9110 token characters.
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
-bool has_ctl_breaks(std::string_view s) {
-    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
 
 bool is_hostname(std::string_view s) {
     if (s.empty()) return false;
@@ -744,7 +731,7 @@ void validator::read_match(const section& route, match_config& out) {
                 const std::string p = s.key("methods") + "[" + std::to_string(i) + "]";
                 auto text = str(m->items[i], p);
                 if (!text) continue;
-                if (!is_token(*text)) {
+                if (!server::is_token(*text)) {
                     error(m->items[i].line, p, "invalid method " + quote(*text));
                     continue;
                 }
@@ -831,7 +818,7 @@ void validator::read_handler(const section& route, handler_config& out) {
         }
         if (const node* loc = r.require("location")) {
             if (auto text = str(*loc, r.key("location"))) {
-                if (text->empty() || has_ctl_breaks(*text)) {
+                if (text->empty() || !server::is_safe_header_value(*text)) {
                     error(loc->line, r.key("location"),
                           "must be non-empty and contain no CR, LF or NUL");
                 } else {
@@ -915,7 +902,7 @@ void validator::read_headers(const node* n, const std::string& path, header_list
             }
             continue;
         }
-        if (!is_token(m.key)) {
+        if (!server::is_token(m.key)) {
             error(m.line, p, "invalid header name " + quote(m.key) + ": use token characters");
             continue;
         }
@@ -926,7 +913,7 @@ void validator::read_headers(const node* n, const std::string& path, header_list
         }
         auto value = str(m.value, p);
         if (!value) continue;
-        if (has_ctl_breaks(*value)) {
+        if (!server::is_safe_header_value(*value)) {
             error(m.value.line, p, "invalid header value: must not contain CR, LF or NUL");
             continue;
         }
@@ -965,7 +952,7 @@ void validator::read_after(const node* n, const std::string& path, std::vector<a
             read_upstream_ref(h, a.upstream);
             if (const node* v = h.get("method")) {
                 if (auto text = str(*v, h.key("method"))) {
-                    if (is_token(*text)) {
+                    if (server::is_token(*text)) {
                         a.method = upper(*text);
                     } else {
                         error(v->line, h.key("method"), "invalid method " + quote(*text));
@@ -975,7 +962,7 @@ void validator::read_after(const node* n, const std::string& path, std::vector<a
             if (const node* v = h.get("path")) {
                 if (auto text = str(*v, h.key("path"))) {
                     // Templates like /events/${request.id} are fine; only the shape is checked.
-                    if (text->empty() || text->front() != '/' || has_ctl_breaks(*text)) {
+                    if (text->empty() || text->front() != '/' || !server::is_safe_header_value(*text)) {
                         error(v->line, h.key("path"), quote(*text) + " must start with '/'");
                     } else {
                         a.path = *text;

@@ -1,7 +1,7 @@
 // config -> JSON in the file schema, every default spelled out. load_string() of the result gives
 // back the same config, which is what makes `--check-config` output a valid config file.
 
-#include "config/config.hpp"
+#include "config/to_json.hpp"
 
 namespace edged::config {
 

@@ -26,13 +26,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include "config/config.hpp"
 #include "lifecycle/budget.hpp"
 
 namespace edged::lifecycle {
 
 class background_lane {
 public:
-    static constexpr unsigned default_share = 50;  // percent
+    // lifecycle.background_share, percent
+    static constexpr unsigned default_share = config::lifecycle_config::default_background_share;
     static constexpr std::chrono::microseconds min_slice{50};
 
     background_lane(boost::asio::io_context& ioc, clock_source& clock,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 
+#include "config/config.hpp"
 #include "lifecycle/outcome.hpp"
 
 namespace edged::lifecycle {
@@ -23,9 +24,10 @@ public:
     static system_clock_source& instance();
 };
 
+// Defaults are config's (lifecycle.wall_budget, lifecycle.cpu_budget), written once, there.
 struct budget_limits {
-    std::chrono::nanoseconds wall{std::chrono::seconds(30)};
-    std::chrono::nanoseconds cpu{std::chrono::milliseconds(50)};
+    std::chrono::nanoseconds wall{config::lifecycle_config{}.wall_budget};
+    std::chrono::nanoseconds cpu{config::lifecycle_config{}.cpu_budget};
 };
 
 class budget {

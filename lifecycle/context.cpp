@@ -52,7 +52,7 @@ std::string_view context::trace_id() const {
 
 void context::reset() {
     trace_id_.clear();
-    peer_ = {};
+    peer_.clear();
     subrequests_ = 0;
     id_ = request_id{};
     route_ = prefix_ = method_ = path_ = query_ = host_ = {};

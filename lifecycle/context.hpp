@@ -42,9 +42,8 @@ public:
     // errc::subrequest_overflow result, counted). X-Request-Id and traceparent are added.
     boost::asio::awaitable<fetch_result> fetch(std::string_view upstream, request req,
                                                std::size_t max_body = 1024 * 1024);
-    // The client's address (for X-Forwarded-For).
+    // The client's address (for X-Forwarded-For); valid for the whole request, tasks included.
     std::string_view peer() const { return peer_; }
-    void set_peer(std::string_view peer) { peer_ = peer; }
     // What is left of the post-response budgets (the full budgets before the flush).
     std::chrono::nanoseconds wall_left() const;
     std::chrono::nanoseconds cpu_left() const;
@@ -59,7 +58,6 @@ public:
     // The W3C trace id (32 hex digits) subrequests carry: from the request's traceparent when it
     // had a valid one, else generated on first use and kept for the rest of the request.
     std::string_view trace_id() const;
-    void set_incoming_traceparent(std::string_view value);
     // For handlers that answer relative to their route's prefix (redirect keep_path).
     std::string_view matched_prefix() const { return prefix_; }
 
@@ -80,31 +78,21 @@ public:
         return nullptr;
     }
 
-    // Filled by the lifecycle owner (the server) before the handler runs.
-    request_id& mutable_id() { return id_; }
-    void set_target(std::string_view method, std::string_view path, std::string_view query,
-                    std::string_view host) {
-        method_ = method;
-        path_ = path;
-        query_ = query;
-        host_ = host;
-    }
-    void set_route(std::string_view name, std::string_view prefix) {
-        route_ = name;
-        prefix_ = prefix;
-    }
     // Back to the state of a fresh context; keeps capacity for reuse.
     void reset();
 
 private:
+    // Filled by the lifecycle's begin() from what the request brings: handlers only read them.
     friend class request_lifecycle;
+    void set_incoming_traceparent(std::string_view value);
+
     request_lifecycle* lifecycle_ = nullptr;
     request_id id_;
     std::string_view route_, prefix_, method_, path_, query_, host_;
     std::vector<std::pair<const void*, std::any>> locals_;
-    mutable std::string trace_id_;
-    std::string_view peer_;
-    std::size_t subrequests_ = 0;  // a cache: filled lazily by the const trace_id()
+    mutable std::string trace_id_;  // a cache: filled lazily by the const trace_id()
+    std::string peer_;              // a copy: the connection may be gone while tasks still run
+    std::size_t subrequests_ = 0;
 };
 
 // The context of the request the calling thread is serving, or nullptr.

@@ -6,6 +6,8 @@
 // allocation); an asynchronous one (is_async() == true) is a coroutine that may await
 // subrequests (ctx.fetch), runs under timeouts.handler and is cancelled when that runs out.
 
+#include <chrono>
+
 #include <boost/asio/awaitable.hpp>
 
 #include "lifecycle/context.hpp"
@@ -25,6 +27,17 @@ public:
     virtual boost::asio::awaitable<response> handle_async(const request& req, context& ctx) {
         co_return handle(req, ctx);
     }
+};
+
+// Work a route attaches to each of its responses (the after-actions): called once the response
+// exists, in the request's scope, still before the flush, to register wait_until tasks from what
+// the request and the response say. Tasks must copy what they need: the request is gone after
+// the flush.
+class response_hook {
+public:
+    virtual ~response_hook() = default;
+    virtual void on_response(context& ctx, const request& req, const response& res,
+                             std::chrono::microseconds handler_time) const = 0;
 };
 
 // A handler that is only asynchronous.

@@ -113,4 +113,15 @@ void event::emit_to(spdlog::logger& logger, spdlog::level::level_enum level) {
     logger.log(level, spdlog::string_view_t(buf_.data(), buf_.size()));
 }
 
+void failure(std::string_view what, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        event(what).str("error", ex.what()).error();
+    } catch (...) {
+        event(what).str("error", "unknown exception").error();
+    }
+}
+
 }  // namespace edged::lifecycle::log

@@ -8,6 +8,7 @@
 // so a busy server does not pay a write(2) per request).
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string_view>
 
@@ -22,6 +23,14 @@ void init(std::string_view level);
 spdlog::logger& events();
 spdlog::logger& access();
 void flush();
+
+// Logs the exception a coroutine ended with (nothing when `e` is null) as an error line `what`
+// with its message: the completion of every co_spawn whose failure matters.
+void failure(std::string_view what, std::exception_ptr e);
+// A co_spawn completion handler that does only that. `what` must outlive it (a literal).
+inline auto on_failure(std::string_view what) {
+    return [what](std::exception_ptr e) { failure(what, e); };
+}
 
 // Appends `s` to `out` escaped for the inside of a JSON string.
 void append_escaped(fmt::memory_buffer& out, std::string_view s);

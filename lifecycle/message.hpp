@@ -33,4 +33,18 @@ struct response {
     std::string_view payload() const { return body.empty() ? body_ref : std::string_view(body); }
 };
 
+// A response with a short plain-text body. `body` must outlive the write (a literal).
+inline response text_response(unsigned status, std::string_view body) {
+    response res;
+    res.status = status;
+    res.fixed_headers = "Content-Type: text/plain; charset=utf-8\r\n";
+    res.body_ref = body;
+    return res;
+}
+
+// What a handler that threw (or could not run) answers.
+inline response internal_error() {
+    return text_response(500, "internal server error\n");
+}
+
 }  // namespace edged::lifecycle

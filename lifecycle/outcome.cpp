@@ -26,4 +26,21 @@ std::uint64_t task_counters::ended() const {
     return sum;
 }
 
+shutdown_mark mark_shutdown(const task_counters& c) {
+    shutdown_mark m;
+    const auto running = c.running.load();
+    m.running = running > 0 ? static_cast<std::uint64_t>(running) : 0;
+    m.ran_ended = c.ended() - c.get(outcome::rejected_overflow);
+    m.cancelled = c.get(outcome::cancelled_shutdown);
+    return m;
+}
+
+shutdown_tally tally_shutdown(const task_counters& c, const shutdown_mark& since) {
+    shutdown_tally t;
+    t.pending = since.running;
+    t.cancelled = c.get(outcome::cancelled_shutdown) - since.cancelled;
+    t.drained = c.ended() - c.get(outcome::rejected_overflow) - since.ran_ended - t.cancelled;
+    return t;
+}
+
 }  // namespace edged::lifecycle

@@ -33,7 +33,22 @@ struct task_counters {
 
     void count(outcome o) { by_outcome[static_cast<std::size_t>(o)].fetch_add(1); }
     std::uint64_t get(outcome o) const { return by_outcome[static_cast<std::size_t>(o)].load(); }
-    std::uint64_t ended() const;
+    std::uint64_t ended() const;  // every outcome, rejections included
 };
+
+// What a shutdown did to the background tasks: a mark taken when it starts, the tally when it
+// ends. Rejections are not tasks that ran, so they count on neither side.
+struct shutdown_mark {
+    std::uint64_t running = 0;    // tasks running at the start
+    std::uint64_t ran_ended = 0;  // tasks that had ended, rejections not counted
+    std::uint64_t cancelled = 0;  // cancelled:shutdown so far
+};
+struct shutdown_tally {
+    std::uint64_t pending = 0;    // running when the shutdown started
+    std::uint64_t drained = 0;    // ended on their own since (completed, failed, own budgets)
+    std::uint64_t cancelled = 0;  // cancelled:shutdown since
+};
+shutdown_mark mark_shutdown(const task_counters& c);
+shutdown_tally tally_shutdown(const task_counters& c, const shutdown_mark& since);
 
 }  // namespace edged::lifecycle

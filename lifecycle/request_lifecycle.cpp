@@ -4,6 +4,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 
 #include "lifecycle/errors.hpp"
@@ -21,7 +22,7 @@ std::error_code context::wait_until(std::string name, net::awaitable<void> task)
     return lifecycle_->wait_until(std::move(name), std::move(task));
 }
 std::chrono::nanoseconds context::wall_left() const {
-    return lifecycle_->get_budget().wall_left(std::chrono::steady_clock::now());
+    return lifecycle_->get_budget().wall_left(lifecycle_->runtime_.clock().now());
 }
 net::awaitable<fetch_result> context::fetch(std::string_view upstream, request req,
                                             std::size_t max_body) {
@@ -49,10 +50,7 @@ net::awaitable<fetch_result> context::fetch(std::string_view upstream, request r
 }
 
 response async_handler::handle(const request&, context&) {
-    response r;
-    r.status = 500;
-    r.body_ref = "internal server error\n";
-    return r;
+    return internal_error();
 }
 
 std::chrono::nanoseconds context::cpu_left() const {
@@ -69,12 +67,13 @@ net::io_context::executor_type request_lifecycle::io_executor() const {
     return runtime_.context().get_executor();
 }
 
-void request_lifecycle::begin(clock::time_point at, const lifecycle_limits& limits) {
+void request_lifecycle::begin(const request_start& s) {
     ++generation_;
     phase_ = phase::receiving;
-    received_at_ = at;
-    limits_ = limits;
-    budget_.reset(limits.budget);
+    received_at_ = s.received;
+    route_ = s.route;
+    limits_ = s.route ? s.route->limits : s.limits ? *s.limits : lifecycle_limits{};
+    budget_.reset(limits_.budget);
     tasks_.clear();
     running_ = 0;
     rejected_ = 0;
@@ -82,48 +81,78 @@ void request_lifecycle::begin(clock::time_point at, const lifecycle_limits& limi
     cancelling_ = false;
     owner_released_ = false;
     cpu_check_posted_ = false;
-    handler_started_ = handled_at_ = at;
+    handler_started_ = handled_at_ = s.received;
     handler_settled_ = true;  // no handler has run: nothing to take or charge
+
+    // An incoming id is honoured only when it is safe (request_id::is_safe).
+    ctx_.id_.assign(s.incoming_id, runtime_.ids());
+    ctx_.method_ = s.method;
+    ctx_.path_ = s.path;
+    ctx_.query_ = s.query;
+    ctx_.host_ = s.host;
+    ctx_.peer_.assign(s.peer);
+    if (s.route) {
+        ctx_.route_ = s.route->name;
+        ctx_.prefix_ = s.route->prefix;
+    }
+    if (!s.traceparent.empty()) ctx_.set_incoming_traceparent(s.traceparent);
 }
 
-void request_lifecycle::set_limits(const lifecycle_limits& limits) {
-    limits_ = limits;
-    budget_.reset(limits.budget);
-}
-
-response request_lifecycle::handle(handler& h, const request& req) {
+response request_lifecycle::respond(const request& req) {
     phase_ = phase::handling;
     response res;
     {
         context_scope scope(&ctx_);
         handler_started_ = received_at_;  // the request was parsed and routed just now
         try {
-            res = h.handle(req, ctx_);
+            res = route_->handler->handle(req, ctx_);
         } catch (const std::exception& e) {
             log::event("handler failed").str("route", ctx_.route()).str("error", e.what()).error();
-            res = response{};
-            res.status = 500;
-            res.body_ref = "internal server error\n";
+            res = internal_error();
         } catch (...) {
             log::event("handler failed").str("route", ctx_.route()).str("error", "unknown").error();
-            res = response{};
-            res.status = 500;
-            res.body_ref = "internal server error\n";
+            res = internal_error();
         }
+        handler_settled_ = false;  // its end is taken on first need (see handler_time())
+        if (!tasks_.empty()) settle_handler();
+        after_response(req, res);
     }
-    handler_settled_ = false;  // its end is taken on first need (see handler_time())
-    if (!tasks_.empty()) settle_handler();
     phase_ = phase::responding;
     return res;
 }
 
-net::awaitable<response> request_lifecycle::handle_async(handler& h, const request& req) {
+net::awaitable<response> request_lifecycle::respond_async(const request& req) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    net::steady_timer timer(runtime_.context(), limits_.handler_timeout);
+    // The handler runs on this request's executor (its context, its CPU account). If the timeout
+    // wins, the handler is cancelled, and with it its subrequests.
+    auto result =
+        co_await (net::co_spawn(get_executor(), run_async_handler(req), net::use_awaitable) ||
+                  timer.async_wait(net::use_awaitable));
+    response res;
+    if (result.index() == 0) {
+        res = std::move(std::get<0>(result));
+    } else {
+        log::event("handler timed out").request_id(ctx_.id()).str("route", ctx_.route()).warn();
+        res = text_response(504, "handler timed out\n");
+        handled_at_ = runtime_.clock().now();
+        handler_settled_ = true;  // the segments it ran were charged as they ran
+        phase_ = phase::responding;
+    }
+    {
+        context_scope scope(&ctx_);
+        after_response(req, res);
+    }
+    co_return res;
+}
+
+net::awaitable<response> request_lifecycle::run_async_handler(const request& req) {
     phase_ = phase::handling;
     handler_started_ = runtime_.clock().now();
     response res;
     std::string error;
     try {
-        res = co_await h.handle_async(req, ctx_);
+        res = co_await route_->handler->handle_async(req, ctx_);
     } catch (const std::exception& e) {
         error = e.what();
     } catch (...) {
@@ -131,14 +160,16 @@ net::awaitable<response> request_lifecycle::handle_async(handler& h, const reque
     }
     if (!error.empty()) {
         log::event("handler failed").str("route", ctx_.route()).str("error", error).error();
-        res = response{};
-        res.status = 500;
-        res.body_ref = "internal server error\n";
+        res = internal_error();
     }
     handled_at_ = runtime_.clock().now();
     handler_settled_ = true;  // its segments were charged as they ran
     phase_ = phase::responding;
     co_return res;
+}
+
+void request_lifecycle::after_response(const request& req, const response& res) {
+    if (route_ && route_->after) route_->after->on_response(ctx_, req, res, handler_time());
 }
 
 std::error_code request_lifecycle::wait_until(std::string name, net::awaitable<void> body) {
@@ -159,7 +190,7 @@ std::error_code request_lifecycle::wait_until(std::string name, net::awaitable<v
     t->name = std::move(name);
     t->body.emplace(std::move(body));
     tasks_.push_back(std::move(t));
-    if (phase_ == phase::draining) start(*tasks_.back());
+    if (phase_ == phase::background) start(*tasks_.back());
     return {};
 }
 
@@ -177,7 +208,7 @@ void request_lifecycle::reject(std::string_view name, std::error_code why) {
 
 void request_lifecycle::flushed(clock::time_point at) {
     flushed_at_ = at;
-    start_drain(at);
+    start_background(at);
 }
 
 void request_lifecycle::flushed_now() {
@@ -189,16 +220,16 @@ void request_lifecycle::flushed_now() {
 }
 
 void request_lifecycle::abandon() {
-    if (phase_ < phase::draining) start_drain(runtime_.clock().now());
+    if (phase_ < phase::background) start_background(runtime_.clock().now());
 }
 
-void request_lifecycle::start_drain(clock::time_point from) {
+void request_lifecycle::start_background(clock::time_point from) {
     if (tasks_.empty()) {
         close();
         return;
     }
     settle_handler();  // the handler's time counts against the CPU budget of its tasks
-    phase_ = phase::draining;
+    phase_ = phase::background;
     budget_.start_wall(from);
     runtime_.track(*this);
     wall_timer_.expires_at(budget_.wall_deadline());
@@ -243,11 +274,11 @@ void request_lifecycle::on_task_end(task& t, std::exception_ptr e) {
     }
     ++outcomes_[static_cast<std::size_t>(o)];
     runtime_.counters().count(o);
-    if (phase_ == phase::draining && running_ == 0) close();
+    if (phase_ == phase::background && running_ == 0) close();
 }
 
 void request_lifecycle::cancel(outcome reason) {
-    if (phase_ != phase::draining) return;
+    if (phase_ != phase::background) return;
     cancelling_ = true;
     wall_timer_.cancel();
     for (auto& t : tasks_) {
@@ -259,7 +290,7 @@ void request_lifecycle::cancel(outcome reason) {
 
 void request_lifecycle::close() {
     const bool had_tasks = !tasks_.empty() || rejected_ > 0;
-    if (phase_ == phase::draining) wall_timer_.cancel();  // armed only while draining
+    if (phase_ == phase::background) wall_timer_.cancel();  // armed only in the background phase
     phase_ = phase::closed;
     runtime_.untrack(*this);
     if (had_tasks) {
@@ -290,7 +321,7 @@ void request_lifecycle::owner_released() {
     owner_released_ = true;
     if (phase_ == phase::closed || phase_ == phase::idle) {
         recycle();
-    } else if (phase_ < phase::draining) {
+    } else if (phase_ < phase::background) {
         abandon();  // the connection died before the flush: tasks run all the same
     }
 }
@@ -303,7 +334,7 @@ void request_lifecycle::begin_segment() noexcept {
 
 background_lane* request_lifecycle::lane() noexcept {
     // After the flush: the tasks of an answered request yield to the thread's foreground work.
-    return phase_ == phase::draining ? &runtime_.lane() : nullptr;
+    return phase_ == phase::background ? &runtime_.lane() : nullptr;
 }
 
 void request_lifecycle::end_segment() noexcept {
@@ -312,7 +343,7 @@ void request_lifecycle::end_segment() noexcept {
     context_scope::exchange(segment_previous_);
     // A segment cannot be interrupted; the budget is enforced when it yields. The cancel is
     // posted so it never runs inside a task's own frame.
-    if (phase_ == phase::draining && !cancelling_ && !cpu_check_posted_ &&
+    if (phase_ == phase::background && !cancelling_ && !cpu_check_posted_ &&
         budget_.cpu_exhausted()) {
         cpu_check_posted_ = true;
         net::post(io_executor(), [this, gen = generation_] {

@@ -1,12 +1,17 @@
 #pragma once
-// The per-request lifecycle object: receive -> handle -> flush -> drain -> close.
+// The per-request lifecycle object: begin -> respond -> flushed -> background -> closed.
 //
-// Responsibilities: own the request's context; run the handler inside the context's scope (a
-// throwing handler becomes a logged 500); keep the bounded list of wait_until tasks; after the
-// flush, run them concurrently under the request's wall budget (from the flush) and CPU budget
-// (charged per run segment by tracking_executor); cancel what is still running when a budget is
-// spent or the process shuts down; record exactly one outcome per registered task; write one
-// summary line per request that had background work; go back to its thread's pool.
+// Responsibilities: own the request's context, filled once by begin() from everything the request
+// brings; run the route's handler inside the context's scope (a throwing handler becomes a logged
+// 500, an asynchronous one past its timeout a 504) and then the route's response hook (the
+// after-actions); keep the bounded list of wait_until tasks; after the flush, run them
+// concurrently under the request's wall budget (from the flush) and CPU budget (charged per run
+// segment by tracking_executor); cancel what is still running when a budget is spent or the
+// process shuts down; record exactly one outcome per registered task; write one summary line per
+// request that had background work; go back to its thread's pool.
+//
+// The server drives it with three calls — begin(), respond() or respond_async(), flushed() —
+// from its dispatch (server/dispatch.*), never from the HTTP session.
 //
 // Invariants:
 // - Phases only move forward. Tasks start only after flushed(): the response never waits for
@@ -16,6 +21,7 @@
 //   happens only for a budget or shutdown, with that reason.
 // - The lifecycle is recycled only when both its owner (the connection) has let go of it and
 //   every task has ended, so nothing a finished request started still runs after close.
+// - While it has background work it holds its thread's shutdown gate (runtime::gate).
 // - All of it runs on the owning I/O thread: no locks.
 
 #include <chrono>
@@ -35,6 +41,7 @@
 #include "lifecycle/budget.hpp"
 #include "lifecycle/context.hpp"
 #include "lifecycle/handler.hpp"
+#include "lifecycle/limits.hpp"
 #include "lifecycle/message.hpp"
 #include "lifecycle/outcome.hpp"
 #include "lifecycle/tracking_executor.hpp"
@@ -43,11 +50,26 @@ namespace edged::lifecycle {
 
 class runtime;
 
-// Per-route limits of one request's lifecycle.
-struct lifecycle_limits {
-    std::size_t max_wait_until = 16;
-    std::size_t max_subrequests = 50;
-    budget_limits budget;
+// What the lifecycle needs of the route a request matched; built once with the route table, which
+// owns the handler and the hook and outlives every request.
+struct route_binding {
+    std::string name;
+    std::string prefix;  // the route's prefix, or its exact path
+    lifecycle::handler* handler = nullptr;
+    const response_hook* after = nullptr;  // null when the route has no after-actions
+    lifecycle_limits limits;
+};
+
+// Everything a request brings to its lifecycle, handed over once by begin(). The views need only
+// last until the response has been produced (the context copies what tasks may read later).
+struct request_start {
+    std::chrono::steady_clock::time_point received;  // the end of the request head
+    std::string_view incoming_id;                    // the request's one X-Request-Id, or empty
+    std::string_view traceparent;                    // the incoming traceparent, or empty
+    std::string_view method, path, query, host;      // the normalised target
+    std::string_view peer;                           // the client's address
+    const route_binding* route = nullptr;            // null when no route matched
+    const lifecycle_limits* limits = nullptr;  // without a route: the defaults (null: built-in)
 };
 
 class request_lifecycle final : public segment_sink,
@@ -56,7 +78,8 @@ class request_lifecycle final : public segment_sink,
 public:
     using clock = std::chrono::steady_clock;
     using executor = tracking_executor<boost::asio::io_context::executor_type>;
-    enum class phase { idle, receiving, handling, responding, draining, closed };
+    // background: the response is flushed and tasks run; closed: every task has ended.
+    enum class phase { idle, receiving, handling, responding, background, closed };
 
     explicit request_lifecycle(runtime& rt);
     ~request_lifecycle();
@@ -66,16 +89,16 @@ public:
     // An executor whose work is charged to this request and runs in its context.
     executor get_executor() { return executor(io_executor(), this); }
 
-    // The request's header has been received at `at`.
-    void begin(clock::time_point at, const lifecycle_limits& limits);
-    // The matched route's limits (before the handler runs).
-    void set_limits(const lifecycle_limits& limits);
-    // Runs the handler in this request's context scope. Never throws: an exception becomes a
-    // 500 response and an error log line with the request id.
-    response handle(handler& h, const request& req);
-    // The same for an asynchronous handler; spawn it on get_executor() so its segments run in
-    // this request's context and are charged to it.
-    boost::asio::awaitable<response> handle_async(handler& h, const request& req);
+    // A new request: takes its id (the incoming one when safe, else a fresh one), target, peer,
+    // trace parent, route and limits. The budgets start full.
+    void begin(const request_start& start);
+    // Runs the route's synchronous handler in this request's context scope, then the route's
+    // response hook. Never throws: an exception becomes a 500 and an error log line.
+    response respond(const request& req);
+    // The same for an asynchronous handler: it runs on get_executor() (its segments in this
+    // request's context and charged to it) under the route's handler timeout; past it the
+    // handler is cancelled, with its subrequests, and the answer is 504.
+    boost::asio::awaitable<response> respond_async(const request& req);
     // The response has been handed to the kernel at `at`: starts the registered tasks, or closes
     // at once when there are none.
     void flushed(clock::time_point at);
@@ -92,8 +115,8 @@ public:
 
     // Time from the start of the request's handling to the end of its handler. For a
     // synchronous handler it is taken (and charged to the CPU budget) on first need: when the
-    // handler registered tasks, when after-actions ask for ${timing.handler_us}, or when the
-    // drain starts; a request with no background work never reads the clock for it.
+    // handler registered tasks, when the response hook runs, or when the background phase
+    // starts; a request with no background work never reads the clock for it.
     std::chrono::microseconds handler_time();
     std::chrono::microseconds time_to_flush() const;  // from begin() to flushed()
     const budget& get_budget() const { return budget_; }
@@ -119,10 +142,12 @@ private:
     };
 
     boost::asio::io_context::executor_type io_executor() const;
+    boost::asio::awaitable<response> run_async_handler(const request& req);
+    void after_response(const request& req, const response& res);
     void start(task& t);
     void on_task_end(task& t, std::exception_ptr e);
     void reject(std::string_view name, std::error_code why);
-    void start_drain(clock::time_point from);
+    void start_background(clock::time_point from);
     void maybe_close();
     void close();
     void settle_handler();
@@ -131,6 +156,7 @@ private:
 
     runtime& runtime_;
     context ctx_;
+    const route_binding* route_ = nullptr;
     std::uint64_t generation_ = 0;  // per request; stale timer and posted callbacks check it
     phase phase_ = phase::idle;
     lifecycle_limits limits_;

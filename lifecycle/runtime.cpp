@@ -3,11 +3,14 @@
 namespace edged::lifecycle {
 
 runtime::runtime(boost::asio::io_context& ioc, task_counters& counters,
-                 std::size_t max_background_tasks, clock_source& clock, unsigned background_share)
+                 std::size_t max_background_tasks, clock_source& clock, unsigned background_share,
+                 gate* g)
     : ioc_(ioc),
       counters_(counters),
       max_background_tasks_(max_background_tasks),
       clock_(clock),
+      gate_(g),
+      ids_(id_generator::seeded()),
       pool_(*this),
       lane_(ioc, clock, background_share) {}
 
@@ -27,13 +30,20 @@ void runtime::release_task() {
 }
 
 void runtime::cancel_all(outcome reason) {
-    for (auto& lc : draining_) lc.cancel(reason);
+    for (auto& lc : background_) lc.cancel(reason);
+}
+
+void runtime::track(request_lifecycle& lc) {
+    background_.push_back(lc);
+    ++background_count_;
+    if (gate_) gate_->enter();
 }
 
 void runtime::untrack(request_lifecycle& lc) {
     if (!lc.is_linked()) return;
     lc.unlink();
-    if (draining_.empty() && on_idle_) on_idle_();
+    --background_count_;
+    if (gate_) gate_->leave();
 }
 
 }  // namespace edged::lifecycle

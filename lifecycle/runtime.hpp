@@ -1,10 +1,10 @@
 #pragma once
-// The lifecycle side of one I/O thread: the lifecycle pool, the process-wide task counters and
-// cap, the clock budgets read, and the list of lifecycles still draining background work (so a
-// shutdown can cancel them and know when they are gone).
+// The lifecycle side of one I/O thread: the lifecycle pool, the request id generator, the
+// process-wide task counters and cap, the clock budgets read, the background lane, and the list of
+// lifecycles in their background phase (so a shutdown can cancel their tasks). Each of those
+// lifecycles holds the thread's shutdown gate, when one is given, until it closes.
 
 #include <cstddef>
-#include <functional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/intrusive/list.hpp>
@@ -12,7 +12,9 @@
 #include "lifecycle/background_lane.hpp"
 #include "lifecycle/budget.hpp"
 #include "lifecycle/fetch.hpp"
+#include "lifecycle/gate.hpp"
 #include "lifecycle/outcome.hpp"
+#include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 
 namespace edged::lifecycle {
@@ -21,7 +23,7 @@ class runtime {
 public:
     runtime(boost::asio::io_context& ioc, task_counters& counters, std::size_t max_background_tasks,
             clock_source& clock = system_clock_source::instance(),
-            unsigned background_share = background_lane::default_share);
+            unsigned background_share = background_lane::default_share, gate* g = nullptr);
     ~runtime();
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -31,6 +33,7 @@ public:
     clock_source& clock() { return clock_; }
     lifecycle_pool& pool() { return pool_; }
     background_lane& lane() { return lane_; }
+    id_generator& ids() { return ids_; }
     // The transport behind ctx.fetch (the server's upstream pools of this thread).
     void set_fetcher(fetcher* f) { fetcher_ = f; }
     fetcher* get_fetcher() const { return fetcher_; }
@@ -39,26 +42,27 @@ public:
     bool try_reserve_task();
     void release_task();
 
-    // Cancels the tasks of every draining lifecycle on this thread with `reason`.
+    // Cancels the tasks of every lifecycle in its background phase on this thread with `reason`.
     void cancel_all(outcome reason);
-    std::size_t draining() const { return draining_.size(); }
-    // Called (on this thread) whenever the last draining lifecycle closes.
-    void on_idle(std::function<void()> fn) { on_idle_ = std::move(fn); }
+    // Lifecycles of this thread in their background phase.
+    std::size_t in_background() const { return background_count_; }
 
 private:
     friend class request_lifecycle;
-    void track(request_lifecycle& lc) { draining_.push_back(lc); }
+    void track(request_lifecycle& lc);
     void untrack(request_lifecycle& lc);
 
     boost::asio::io_context& ioc_;
     task_counters& counters_;
     std::size_t max_background_tasks_;
     clock_source& clock_;
+    gate* gate_;
+    id_generator ids_;
     boost::intrusive::list<request_lifecycle, boost::intrusive::constant_time_size<false>>
-        draining_;
-    std::function<void()> on_idle_;
+        background_;
+    std::size_t background_count_ = 0;
     fetcher* fetcher_ = nullptr;
-    lifecycle_pool pool_;  // after draining_: its lifecycles unlink from it when destroyed
+    lifecycle_pool pool_;  // after background_: its lifecycles unlink from it when destroyed
     // Last, so destroyed first: functions still queued (a stopped loop) may refer to lifecycles.
     background_lane lane_;
 };

@@ -22,27 +22,15 @@ bool route::allows(std::string_view method) const {
     return false;
 }
 
-lifecycle::lifecycle_limits lifecycle_limits_of(const config::lifecycle_config& d,
-                                                const config::lifecycle_overrides& r) {
-    lifecycle::lifecycle_limits l;
-    l.max_wait_until = r.max_wait_until.value_or(d.max_wait_until);
-    l.max_subrequests = r.max_subrequests.value_or(d.max_subrequests);
-    l.budget.wall = r.wall_budget.value_or(d.wall_budget);
-    l.budget.cpu = r.cpu_budget.value_or(d.cpu_budget);
-    return l;
-}
-
 router::router(const config::config& cfg) {
     routes_.reserve(cfg.routes.size());
     for (const auto& rc : cfg.routes) {
         route r;
-        r.name = rc.name;
         r.path = rc.match.path;
         r.prefix = rc.match.prefix;
         r.host = rc.match.host;
         r.methods = rc.match.methods;
         r.handler = make_handler(rc);
-        r.limits = lifecycle_limits_of(cfg.lifecycle, rc.lifecycle);
         if (!rc.after.empty()) {
             try {
                 r.after = std::make_unique<after_actions>(rc.after);
@@ -50,14 +38,20 @@ router::router(const config::config& cfg) {
                 throw std::runtime_error("routes." + rc.name + "." + e.what());
             }
         }
+        r.binding.name = rc.name;
+        r.binding.prefix = rc.match.prefix ? *rc.match.prefix : rc.match.path.value_or("");
+        r.binding.handler = r.handler.get();
+        r.binding.after = r.after.get();
+        r.binding.limits = lifecycle::lifecycle_limits::of(cfg, rc.lifecycle);
         routes_.push_back(std::move(r));
     }
 }
 
 void router::set_handler(std::string_view name, std::unique_ptr<lifecycle::handler> h) {
     for (auto& r : routes_) {
-        if (r.name == name) {
+        if (r.name() == name) {
             r.handler = std::move(h);
+            r.binding.handler = r.handler.get();
             return;
         }
     }

@@ -20,22 +20,19 @@
 namespace edged::server {
 
 struct route {
-    std::string name;
     std::optional<std::string> path;
     std::optional<std::string> prefix;
     std::optional<std::string> host;
     std::vector<std::string> methods;  // empty = any
     std::unique_ptr<lifecycle::handler> handler;
-    lifecycle::lifecycle_limits limits;    // lifecycle defaults with the route's overrides
     std::unique_ptr<after_actions> after;  // null when the route has none
+    // What its requests' lifecycles need: name, prefix, the two above, the lifecycle limits.
+    lifecycle::route_binding binding;
 
+    const std::string& name() const { return binding.name; }
     bool matches_target(std::string_view host, std::string_view path) const;
     bool allows(std::string_view method) const;
 };
-
-// The lifecycle limits of `defaults` with a route's overrides applied.
-lifecycle::lifecycle_limits lifecycle_limits_of(const config::lifecycle_config& defaults,
-                                                const config::lifecycle_overrides& route = {});
 
 class router {
 public:

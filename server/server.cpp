@@ -3,8 +3,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 #include "lifecycle/log.hpp"
-#include "server/worker.hpp"
+#include "server/io_thread.hpp"
 
 namespace edged::server {
 
@@ -24,22 +26,22 @@ server::server(config::config cfg)
                                    : std::max(1u, std::thread::hardware_concurrency())),
       routes_(std::make_shared<router>(cfg_)),
       control_(1),
-      admin_(control_, state_),
-      drain_timer_(control_),
-      grace_timer_(control_) {}
+      admin_(control_, state_.ready, [this] { return stats(); }),
+      admin_listener_(control_, "admin"),
+      gates_closed_(control_) {}
 
 server::~server() {
-    for (auto& w : workers_) w->stop();
+    for (auto& t : io_threads_) t->stop();
 }
 
 void server::set_handler(std::string_view route, std::unique_ptr<lifecycle::handler> h) {
-    if (!workers_.empty()) throw std::logic_error("set_handler after start");
+    if (!io_threads_.empty()) throw std::logic_error("set_handler after start");
     routes_->set_handler(route, std::move(h));
 }
 
 void server::start() {
     for (unsigned i = 0; i < threads_; ++i)
-        workers_.push_back(std::make_unique<worker>(i, cfg_, routes_, state_));
+        io_threads_.push_back(std::make_unique<io_thread>(cfg_, routes_, state_));
 
     const auto bind = [](auto&& fn, const std::string& what) {
         try {
@@ -50,21 +52,20 @@ void server::start() {
     };
     for (const auto& addr : cfg_.server.listen) {
         tcp::endpoint ep = to_endpoint(addr);
-        // Port 0: the first worker picks the port, the others join it with SO_REUSEPORT.
-        tcp::endpoint bound = bind([&] { return workers_[0]->listen(ep); }, addr.text);
+        // Port 0: the first thread picks the port, the others join it with SO_REUSEPORT.
+        tcp::endpoint bound = bind([&] { return io_threads_[0]->listen(ep); }, addr.text);
         for (unsigned i = 1; i < threads_; ++i)
-            bind([&] { return workers_[i]->listen(bound); }, addr.text);
+            bind([&] { return io_threads_[i]->listen(bound); }, addr.text);
         endpoints_.push_back(bound);
     }
     admin_endpoint_ =
-        bind([&] { return admin_.listen(to_endpoint(cfg_.admin.listen)); }, cfg_.admin.listen.text);
+        bind([&] { return admin_listener_.open(to_endpoint(cfg_.admin.listen), false); },
+             cfg_.admin.listen.text);
 
     guard_.emplace(control_.get_executor());
     state_.ready = true;
-    admin_.start();
-    for (auto& w : workers_) {
-        w->start([this] { net::post(control_, [this] { on_worker_drained(); }); });
-    }
+    admin_listener_.start([this](tcp::socket s, tcp::endpoint) { admin_.serve(std::move(s)); });
+    for (auto& t : io_threads_) t->start();
     for (const auto& ep : endpoints_) {
         lifecycle::log::event("listening")
             .str("address", ep.address().to_string())
@@ -85,65 +86,87 @@ void server::run() {
 void server::shutdown() {
     if (shutdown_requested_.exchange(true)) return;
     net::post(control_, [this] {
-        shutdown_started_ = std::chrono::steady_clock::now();
-        state_.ready = false;
-        summary_.tasks_pending = static_cast<std::uint64_t>(state_.tasks.running.load());
-        tasks_ended_at_start_ =
-            state_.tasks.ended() - state_.tasks.get(lifecycle::outcome::rejected_overflow);
-        tasks_cancelled_at_start_ = state_.tasks.get(lifecycle::outcome::cancelled_shutdown);
-        lifecycle::log::event("shutdown started")
-            .str("drain_delay", config::format_duration(cfg_.shutdown.drain_delay))
-            .str("grace", config::format_duration(cfg_.shutdown.grace))
-            .unum("open_connections", state_.open_connections.load())
-            .info();
-        const auto grace = cfg_.shutdown.grace;
-        const auto delay = std::min(cfg_.shutdown.drain_delay, grace);
-        drain_timer_.expires_after(delay);
-        drain_timer_.async_wait([this](error_code ec) {
-            if (ec || finished_) return;
-            lifecycle::log::event("listeners closed; draining connections")
-                .unum("open_connections", state_.open_connections.load())
-                .info();
-            for (auto& w : workers_) w->begin_drain();
-        });
-        grace_timer_.expires_after(grace);
-        grace_timer_.async_wait([this](error_code ec) {
-            if (ec || finished_) return;
-            summary_.graceful = false;
-            summary_.connections_forced = state_.open_connections.load();
-            lifecycle::log::event("shutdown grace exceeded; closing connections")
-                .unum("open_connections", summary_.connections_forced)
-                .warn();
-            finish();
-        });
+        net::co_spawn(control_, shut_down(), lifecycle::log::on_failure("shutdown failed"));
     });
 }
 
-void server::on_worker_drained() {
-    if (++drained_workers_ == workers_.size()) finish();
-}
+net::awaitable<void> server::shut_down() {
+    using namespace boost::asio::experimental::awaitable_operators;
+    constexpr auto token = net::as_tuple(net::use_awaitable);
+    const auto started = std::chrono::steady_clock::now();
+    const auto grace_end = started + cfg_.shutdown.grace;
 
-void server::finish() {
-    if (finished_) return;
-    finished_ = true;
-    drain_timer_.cancel();
-    grace_timer_.cancel();
-    admin_.stop();
-    for (auto& w : workers_) w->stop();  // closes what is left, joins
+    // 1. Readiness turns 503: the load balancer stops sending new connections.
+    state_.ready = false;
+    const auto tasks_at_start = lifecycle::mark_shutdown(state_.tasks);
+    lifecycle::log::event("shutdown started")
+        .str("drain_delay", config::format_duration(cfg_.shutdown.drain_delay))
+        .str("grace", config::format_duration(cfg_.shutdown.grace))
+        .unum("open_connections", state_.open_connections.load())
+        .info();
+
+    // 2. After the drain delay (never past the grace): every I/O thread closes its listeners and
+    //    its gate. Each reports here when its gate is empty.
+    net::steady_timer delay(control_, std::min(started + cfg_.shutdown.drain_delay, grace_end));
+    co_await delay.async_wait(token);
+    lifecycle::log::event("listeners closed; draining connections")
+        .unum("open_connections", state_.open_connections.load())
+        .info();
+    open_gates_ = io_threads_.size();
+    gates_closed_.expires_at(std::chrono::steady_clock::time_point::max());
+    for (auto& t : io_threads_) {
+        t->shut_down([this] {
+            net::post(control_, [this] {
+                if (--open_gates_ == 0) gates_closed_.cancel();
+            });
+        });
+    }
+
+    // 3. Wait for every gate, or for the end of the grace. (The reports above are posted to this
+    //    thread, so none can arrive before the wait has started.)
+    net::steady_timer grace(control_, grace_end);
+    auto first = co_await (gates_closed_.async_wait(token) || grace.async_wait(token));
+    if (first.index() == 1) {
+        summary_.graceful = false;
+        summary_.connections_forced = state_.open_connections.load();
+        lifecycle::log::event("shutdown grace exceeded; closing connections")
+            .unum("open_connections", summary_.connections_forced)
+            .warn();
+    }
+
+    // 4. Stop: each I/O thread closes what is left, cancels its tasks and is joined.
+    admin_listener_.close();
+    for (auto& t : io_threads_) t->stop();
+
+    // 5. The summary; the lifecycle side tallies its tasks.
+    const auto tasks = lifecycle::tally_shutdown(state_.tasks, tasks_at_start);
+    summary_.tasks_pending = tasks.pending;
+    summary_.tasks_drained = tasks.drained;
+    summary_.tasks_cancelled = tasks.cancelled;
     summary_.requests = state_.requests.load();
-    summary_.tasks_cancelled =
-        state_.tasks.get(lifecycle::outcome::cancelled_shutdown) - tasks_cancelled_at_start_;
-    // Tasks that ended on their own (completed, failed, or over their own budgets) since the
-    // signal; rejections are not tasks that ran.
-    summary_.tasks_drained = state_.tasks.ended() -
-                             state_.tasks.get(lifecycle::outcome::rejected_overflow) -
-                             tasks_ended_at_start_ - summary_.tasks_cancelled;
     summary_.connections_accepted = state_.connections_accepted.load();
     summary_.connections_rejected = state_.connections_rejected.load();
-    summary_.drain_time =
-        duration_cast<milliseconds>(std::chrono::steady_clock::now() - shutdown_started_);
+    summary_.drain_time = duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
     guard_.reset();
     control_.stop();
+}
+
+nlohmann::json server::stats() const {
+    nlohmann::json j = {
+        {"ready", state_.ready.load()},
+        {"open_connections", state_.open_connections.load()},
+        {"connections_accepted", state_.connections_accepted.load()},
+        {"connections_rejected", state_.connections_rejected.load()},
+        {"requests", state_.requests.load()},
+    };
+    auto& tasks = j["tasks"];
+    tasks["registered"] = state_.tasks.registered.load();
+    tasks["running"] = state_.tasks.running.load();
+    for (std::size_t i = 0; i < lifecycle::outcome_count; ++i) {
+        auto o = static_cast<lifecycle::outcome>(i);
+        tasks[std::string(lifecycle::to_string(o))] = state_.tasks.get(o);
+    }
+    return j;
 }
 
 }  // namespace edged::server

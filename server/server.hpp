@@ -1,14 +1,15 @@
 #pragma once
-// The edged process: I/O workers, the admin listener, and the graceful shutdown sequence.
+// The edged process: the I/O threads, the admin listener, and the graceful shutdown.
 //
-// Threads: `server.threads` workers, each with its own io_context and listeners; one control
-// thread (the caller of run()) that owns signals, the admin listener and shutdown timers.
+// Threads: `server.threads` I/O threads, each with its own io_context and listeners; one control
+// thread (the caller of run()) that owns signals, the admin listener and the shutdown sequence.
 //
-// Shutdown (shutdown()): readiness turns 503 at once; after `shutdown.drain_delay` every worker
-// closes its listeners, closes idle connections and lets busy ones finish their response (sent
-// with Connection: close); when no connection is left, or when `shutdown.grace` (counted from
-// the shutdown call) has passed, the remaining connections are closed, the workers stop and run()
-// returns. The close is obviously complete: every worker reports drained, or is forced.
+// Shutdown (shut_down(), a coroutine on the control thread, reads top to bottom): readiness turns
+// 503 at once; after `shutdown.drain_delay` every I/O thread closes its listeners and its gate
+// (idle sessions close, busy ones finish their response with Connection: close, background
+// tasks run on); when every gate is empty, or when `shutdown.grace` (counted from the signal,
+// drain_delay included) has passed, the I/O threads are stopped — what is left is closed and
+// its tasks cancelled as cancelled:shutdown — and run() returns.
 
 #include <atomic>
 #include <chrono>
@@ -17,14 +18,16 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "lifecycle/outcome.hpp"
 #include "server/admin/admin.hpp"
+#include "server/listener.hpp"
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/server_state.hpp"
 
 namespace edged::server {
 
-class worker;
+class io_thread;
 
 struct shutdown_summary {
     std::uint64_t requests = 0;
@@ -32,9 +35,10 @@ struct shutdown_summary {
     std::uint64_t connections_rejected = 0;
     std::uint64_t connections_forced = 0;  // still open when the grace ran out
     bool graceful = true;                  // every connection finished before the grace
-    std::uint64_t tasks_pending = 0;       // background tasks running when shutdown began
-    std::uint64_t tasks_drained = 0;       // background tasks that ended on their own since
-    std::uint64_t tasks_cancelled = 0;     // cancelled:shutdown
+    // From the lifecycle's tally (lifecycle::shutdown_tally):
+    std::uint64_t tasks_pending = 0;    // background tasks running when shutdown began
+    std::uint64_t tasks_drained = 0;    // background tasks that ended on their own since
+    std::uint64_t tasks_cancelled = 0;  // cancelled:shutdown
     std::chrono::milliseconds drain_time{0};
 };
 
@@ -53,7 +57,7 @@ public:
     void start();
     // Runs the control loop on the calling thread until shutdown completes.
     void run();
-    // Thread-safe; starts the graceful shutdown. Further calls do nothing.
+    // Thread-safe; starts the graceful shutdown (shut_down()). Further calls do nothing.
     void shutdown();
 
     net::io_context& control() { return control_; }
@@ -62,10 +66,12 @@ public:
     const server_state& state() const { return state_; }
     const shutdown_summary& summary() const { return summary_; }
     unsigned threads() const { return threads_; }
+    // Accept errors of the admin listener (each one followed by a back-off).
+    std::uint64_t admin_accept_errors() const { return admin_listener_.accept_errors(); }
 
 private:
-    void on_worker_drained();
-    void finish();
+    net::awaitable<void> shut_down();
+    nlohmann::json stats() const;
 
     config::config cfg_;
     unsigned threads_;
@@ -74,19 +80,16 @@ private:
     net::io_context control_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
     admin admin_;
-    std::vector<std::unique_ptr<worker>> workers_;
+    listener admin_listener_;
+    std::vector<std::unique_ptr<io_thread>> io_threads_;
     std::vector<tcp::endpoint> endpoints_;
     tcp::endpoint admin_endpoint_;
 
-    // Shutdown state, touched only on the control thread.
     std::atomic<bool> shutdown_requested_{false};
-    bool finished_ = false;
-    unsigned drained_workers_ = 0;
-    std::chrono::steady_clock::time_point shutdown_started_{};
-    net::steady_timer drain_timer_;
-    net::steady_timer grace_timer_;
+    // Touched only by shut_down(), on the control thread.
+    std::size_t open_gates_ = 0;
+    net::steady_timer gates_closed_;  // cancelled when the last I/O thread's gate is empty
     shutdown_summary summary_;
-    std::uint64_t tasks_ended_at_start_ = 0, tasks_cancelled_at_start_ = 0;
 };
 
 // "0.0.0.0:8080", "[::1]:0" -> endpoint; throws std::invalid_argument.

@@ -2,14 +2,21 @@
 // Test support: an in-process edged on 127.0.0.1:0 and raw-socket / Beast clients with bounded
 // waits, so a broken server fails a test instead of hanging it.
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -37,10 +44,13 @@ inline std::string base_config(const std::string& server_extra = "", int threads
 // Runs edged's control loop on a thread; shuts down and joins on destruction.
 class running_server {
 public:
-    explicit running_server(const std::string& yaml) {
+    // `before_start` may install C++ handlers (server::set_handler) before the listeners open.
+    explicit running_server(const std::string& yaml,
+                            const std::function<void(server::server&)>& before_start = {}) {
         lifecycle::log::init("warn");
         auto cfg = config::load_string(yaml, config::format::yaml);
         srv_ = std::make_unique<server::server>(std::move(cfg));
+        if (before_start) before_start(*srv_);
         srv_->start();
         thread_ = std::thread([this] { srv_->run(); });
     }
@@ -149,5 +159,32 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
     }
     return pred();
 }
+
+// Leaves the process without a free file descriptor while it lives, so accept(2) fails with
+// EMFILE: the soft RLIMIT_NOFILE is lowered to just above the highest descriptor in use and the
+// free numbers below it are filled. Open the sockets a test needs before making one.
+class descriptors_exhausted {
+public:
+    descriptors_exhausted() {
+        ::getrlimit(RLIMIT_NOFILE, &saved_);
+        long highest = 0;
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+            highest = std::max(highest, std::stol(e.path().filename().string()));
+        rlimit low = saved_;
+        low.rlim_cur = static_cast<rlim_t>(highest + 1);
+        ::setrlimit(RLIMIT_NOFILE, &low);
+        for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers_.push_back(fd);
+    }
+    ~descriptors_exhausted() {
+        for (int fd : fillers_) ::close(fd);
+        ::setrlimit(RLIMIT_NOFILE, &saved_);
+    }
+    descriptors_exhausted(const descriptors_exhausted&) = delete;
+    descriptors_exhausted& operator=(const descriptors_exhausted&) = delete;
+
+private:
+    rlimit saved_{};
+    std::vector<int> fillers_;
+};
 
 }  // namespace edged::test

@@ -1,7 +1,5 @@
 #include "server/admin/admin.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "lifecycle/log.hpp"
 
 namespace edged::server {
@@ -11,45 +9,16 @@ constexpr auto token = net::as_tuple(net::use_awaitable);
 constexpr auto admin_timeout = 10s;
 }  // namespace
 
-admin::admin(net::io_context& ioc, server_state& state)
-    : ioc_(ioc), state_(state), acceptor_(ioc) {}
+admin::admin(net::io_context& ioc, const std::atomic<bool>& ready,
+             std::function<nlohmann::json()> stats)
+    : ioc_(ioc), ready_(ready), stats_(std::move(stats)) {}
 
-tcp::endpoint admin::listen(const tcp::endpoint& ep) {
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen();
-    return acceptor_.local_endpoint();
+void admin::serve(tcp::socket socket) {
+    net::co_spawn(ioc_, connection(std::move(socket)),
+                  lifecycle::log::on_failure("admin connection failed"));
 }
 
-void admin::start() {
-    net::co_spawn(ioc_, accept_loop(), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            lifecycle::log::event("admin listener failed").str("error", ex.what()).error();
-        }
-    });
-}
-
-void admin::stop() {
-    error_code ec;
-    acceptor_.close(ec);
-}
-
-net::awaitable<void> admin::accept_loop() {
-    for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(token);
-        if (ec) {
-            if (!acceptor_.is_open()) co_return;
-            continue;
-        }
-        net::co_spawn(ioc_, serve(std::move(socket)), [](std::exception_ptr) {});
-    }
-}
-
-net::awaitable<void> admin::serve(tcp::socket socket) {
+net::awaitable<void> admin::connection(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -84,24 +53,11 @@ http::response<http::string_body> admin::answer(const http::request<http::string
         res.result(http::status::ok);
         res.body() = "ok\n";
     } else if (target == "/readyz") {
-        bool ready = state_.ready.load();
+        bool ready = ready_.load();
         res.result(ready ? http::status::ok : http::status::service_unavailable);
         res.body() = ready ? "ready\n" : "draining\n";
     } else if (target == "/stats") {
-        nlohmann::json j = {
-            {"ready", state_.ready.load()},
-            {"open_connections", state_.open_connections.load()},
-            {"connections_accepted", state_.connections_accepted.load()},
-            {"connections_rejected", state_.connections_rejected.load()},
-            {"requests", state_.requests.load()},
-        };
-        auto& tasks = j["tasks"];
-        tasks["registered"] = state_.tasks.registered.load();
-        tasks["running"] = state_.tasks.running.load();
-        for (std::size_t i = 0; i < lifecycle::outcome_count; ++i) {
-            auto o = static_cast<lifecycle::outcome>(i);
-            tasks[std::string(lifecycle::to_string(o))] = state_.tasks.get(o);
-        }
+        const nlohmann::json j = stats_();
         res.result(http::status::ok);
         res.set(http::field::content_type, "application/json");
         res.body() = j.dump() + "\n";

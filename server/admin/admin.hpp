@@ -1,32 +1,34 @@
 #pragma once
-// The admin listener (default 127.0.0.1:9901): GET /healthz (200 while the process runs),
-// GET /readyz (200 while serving, 503 once draining), GET /stats (JSON counters).
+// The admin answers (default listener 127.0.0.1:9901): GET /healthz (200 while the process
+// runs), GET /readyz (200 while serving, 503 once shutdown began), GET /stats (JSON counters).
 // It runs on the control thread, apart from the I/O threads, so it answers even when they are
-// saturated. Low traffic: plain Beast reads and writes with a timeout per connection.
+// saturated; the process accepts its connections (server/listener.*) and hands them here. Low
+// traffic: plain Beast reads and writes with a timeout per connection.
 
+#include <atomic>
 #include <functional>
-#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "server/net.hpp"
-#include "server/server_state.hpp"
 
 namespace edged::server {
 
 class admin {
 public:
-    admin(net::io_context& ioc, server_state& state);
-    tcp::endpoint listen(const tcp::endpoint& ep);
-    void start();
-    void stop();
+    // `ready` answers /readyz; `stats` builds the /stats document when asked.
+    admin(net::io_context& ioc, const std::atomic<bool>& ready,
+          std::function<nlohmann::json()> stats);
+    // Serves one admin connection until it closes (a coroutine on `ioc`, failures logged).
+    void serve(tcp::socket socket);
 
 private:
-    net::awaitable<void> accept_loop();
-    net::awaitable<void> serve(tcp::socket socket);
+    net::awaitable<void> connection(tcp::socket socket);
     http::response<http::string_body> answer(const http::request<http::string_body>& req) const;
 
     net::io_context& ioc_;
-    server_state& state_;
-    tcp::acceptor acceptor_;
+    const std::atomic<bool>& ready_;
+    std::function<nlohmann::json()> stats_;
 };
 
 }  // namespace edged::server

@@ -4,6 +4,7 @@
 
 #include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
+#include "server/http/header_text.hpp"
 
 namespace edged::server {
 namespace {
@@ -20,7 +21,7 @@ bool idempotent(std::string_view method) {
 
 void append_header_safe(std::string& out, std::string_view s) {
     for (char c : s)
-        if (c != '\r' && c != '\n' && c != '\0') out += c;
+        if (!breaks_header_line(c)) out += c;
 }
 
 bool looks_like_json(const config::header_list& headers, std::string_view body) {
@@ -170,8 +171,20 @@ after_actions::after_actions(const std::vector<config::after_action>& actions) {
 
 after_actions::~after_actions() = default;
 
-void after_actions::register_all(lifecycle::context& ctx, const template_values& values) const {
-    for (const auto& a : actions_) a->add(ctx, values);
+void after_actions::on_response(lifecycle::context& ctx, const lifecycle::request& req,
+                                const lifecycle::response& res,
+                                std::chrono::microseconds handler_time) const {
+    template_values v;
+    v.request = &req;
+    v.request_id = ctx.id();
+    v.method = ctx.method();
+    v.path = ctx.path();
+    v.query = ctx.query();
+    v.host = ctx.host();
+    v.route = ctx.route();
+    v.status = res.status;
+    v.handler_us = handler_time.count();
+    for (const auto& a : actions_) a->add(ctx, v);
 }
 
 }  // namespace edged::server

@@ -15,21 +15,25 @@
 
 #include "config/config.hpp"
 #include "lifecycle/context.hpp"
+#include "lifecycle/handler.hpp"
 #include "lifecycle/message.hpp"
 #include "server/after/text_template.hpp"
 #include "server/net.hpp"
 
 namespace edged::server {
 
-class after_actions {
+class after_actions final : public lifecycle::response_hook {
 public:
     // Throws std::invalid_argument (naming the action) for a bad template.
     explicit after_actions(const std::vector<config::after_action>& actions);
     ~after_actions();
 
-    // Registers every action as a wait_until task of `ctx`. A registration the lifecycle refuses
-    // (over its bounds) is counted there; the others go on.
-    void register_all(lifecycle::context& ctx, const template_values& values) const;
+    // Registers every action as a wait_until task of `ctx` (the lifecycle calls it once the
+    // response exists). A registration the lifecycle refuses (over its bounds) is counted
+    // there; the others go on.
+    void on_response(lifecycle::context& ctx, const lifecycle::request& req,
+                     const lifecycle::response& res,
+                     std::chrono::microseconds handler_time) const override;
 
     struct action;  // one configured action (defined in the .cpp)
 

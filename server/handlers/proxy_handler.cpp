@@ -3,7 +3,6 @@
 #include "lifecycle/errors.hpp"
 #include "lifecycle/log.hpp"
 #include "server/net.hpp"
-#include "server/http/response_writer.hpp"
 #include "server/upstream/hop_by_hop.hpp"
 
 namespace edged::server {
@@ -68,9 +67,9 @@ net::awaitable<lifecycle::response> proxy_handler::handle_async(const lifecycle:
             .str("error", result.ec.message())
             .unum("status", status)
             .warn();
-        co_return text_response(status, status == 504   ? "upstream timed out\n"
-                                        : status == 503 ? "too many subrequests\n"
-                                                        : "bad gateway\n");
+        co_return lifecycle::text_response(status, status == 504   ? "upstream timed out\n"
+                                                   : status == 503 ? "too many subrequests\n"
+                                                                   : "bad gateway\n");
     }
     lifecycle::response res;
     res.status = result.response.result_int();

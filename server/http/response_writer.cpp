@@ -5,6 +5,7 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "server/http/header_text.hpp"
 #include "server/net.hpp"
 
 namespace edged::server {
@@ -42,23 +43,6 @@ bool has_no_body(unsigned status) {
 }
 
 }  // namespace
-
-bool is_safe_header_value(std::string_view value) {
-    for (char c : value)
-        if (c == '\r' || c == '\n' || c == '\0') return false;
-    return true;
-}
-
-bool is_token(std::string_view name) {
-    if (name.empty()) return false;
-    for (unsigned char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                      std::string_view::npos;
-        if (!ok) return false;
-    }
-    return true;
-}
 
 std::size_t append_response(std::string& out, const lifecycle::response& res,
                             const response_meta& meta) {
@@ -101,12 +85,35 @@ std::size_t append_response(std::string& out, const lifecycle::response& res,
     return body.size();
 }
 
-lifecycle::response text_response(unsigned status, std::string_view body) {
-    lifecycle::response res;
-    res.status = status;
-    res.fixed_headers = "Content-Type: text/plain; charset=utf-8\r\n";
-    res.body_ref = body;
-    return res;
+std::string_view error_body(unsigned status) {
+    switch (status) {
+        case 400:
+            return "bad request\n";
+        case 404:
+            return "not found\n";
+        case 405:
+            return "method not allowed\n";
+        case 408:
+            return "request timeout\n";
+        case 413:
+            return "payload too large\n";
+        case 417:
+            return "expectation failed\n";
+        case 431:
+            return "request header fields too large\n";
+        case 500:
+            return "internal server error\n";
+        case 501:
+            return "not implemented\n";
+        case 505:
+            return "http version not supported\n";
+        default:
+            return "error\n";
+    }
+}
+
+lifecycle::response error_response(unsigned status) {
+    return lifecycle::text_response(status, error_body(status));
 }
 
 }  // namespace edged::server

@@ -26,12 +26,9 @@ struct response_meta {
 std::size_t append_response(std::string& out, const lifecycle::response& res,
                             const response_meta& meta);
 
-// A complete response with a short text body, for protocol errors and admin answers.
-lifecycle::response text_response(unsigned status, std::string_view body);
-
-// True when `value` may go on a header line (no CR, LF or NUL).
-bool is_safe_header_value(std::string_view value);
-// True when `name` is a non-empty RFC 9110 token.
-bool is_token(std::string_view name);
+// The short text body edged answers a protocol or routing error with ("not found\n", ...).
+std::string_view error_body(unsigned status);
+// A response with that body (lifecycle::text_response).
+lifecycle::response error_response(unsigned status);
 
 }  // namespace edged::server

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <random>
 
-#include "config/config.hpp"
+#include "config/to_json.hpp"
 
 namespace cfg = edged::config;
 using namespace std::chrono_literals;

@@ -96,12 +96,17 @@ TEST_CASE("lifecycle: a throwing handler becomes a 500 inside its context", "[li
     log::init("off");
     pool_fixture f;
     auto lc = f.rt.pool().acquire();
-    id_generator gen(1);
-    lc->begin(request_lifecycle::clock::now(), {});
-    lc->ctx().mutable_id().assign("req-1", gen);
     throwing_handler h;
+    route_binding route;
+    route.name = "throws";
+    route.handler = &h;
+    request_start start;
+    start.received = request_lifecycle::clock::now();
+    start.incoming_id = "req-1";
+    start.route = &route;
+    lc->begin(start);
     request req;
-    auto res = lc->handle(h, req);
+    auto res = lc->respond(req);
     CHECK(res.status == 500);
     CHECK(h.seen_id == "req-1");
     CHECK(current_context() == nullptr);
@@ -116,12 +121,18 @@ TEST_CASE("lifecycle pool reuses objects and resets their context", "[lifecycle]
     {
         auto lc = f.rt.pool().acquire();
         first = lc.get();
-        lc->begin(request_lifecycle::clock::now(), {});
-        id_generator gen(1);
-        lc->ctx().mutable_id().assign("x", gen);
         ok_handler h;
+        route_binding route;
+        route.handler = &h;
+        request_start start;
+        start.received = request_lifecycle::clock::now();
+        start.incoming_id = "x";
+        start.peer = "192.0.2.1";
+        start.route = &route;
+        lc->begin(start);
+        CHECK(lc->ctx().peer() == "192.0.2.1");
         request req;
-        CHECK(lc->handle(h, req).status == 204);
+        CHECK(lc->respond(req).status == 204);
         lc->flushed(request_lifecycle::clock::now());
         CHECK(f.rt.pool().live() == 1);
     }
@@ -130,5 +141,6 @@ TEST_CASE("lifecycle pool reuses objects and resets their context", "[lifecycle]
     auto again = f.rt.pool().acquire();
     CHECK(again.get() == first);
     CHECK(again->ctx().id().empty());
+    CHECK(again->ctx().peer().empty());
     CHECK(again->state() == request_lifecycle::phase::idle);
 }

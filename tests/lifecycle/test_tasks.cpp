@@ -42,11 +42,15 @@ struct fixture {
         : rt(ioc, counters, max_background, clock) {
         log::init("warn");
     }
-    lifecycle_pool::handle start_request(const lifecycle_limits& limits, std::string id = "req") {
+    lifecycle_pool::handle start_request(const lifecycle_limits& limits, std::string id = "req",
+                                         const route_binding* route = nullptr) {
         auto lc = rt.pool().acquire();
-        lc->begin(std::chrono::steady_clock::now(), limits);
-        id_generator gen(1);
-        lc->ctx().mutable_id().assign(id, gen);
+        request_start start;
+        start.received = std::chrono::steady_clock::now();
+        start.incoming_id = id;
+        start.limits = &limits;
+        start.route = route;
+        lc->begin(start);
         return lc;
     }
     net::io_context ioc;
@@ -223,8 +227,10 @@ TEST_CASE("a synchronous handler's time is charged to the CPU budget of the task
         bool flag = false, ran = false;
     } h;
     request req;
-    auto lc = f.start_request({});
-    lc->handle(h, req);
+    route_binding route;
+    route.handler = &h;
+    auto lc = f.start_request({}, "req", &route);
+    lc->respond(req);
     REQUIRE(h.ran);
     CHECK(lc->get_budget().cpu_used() >= 2ms);
     CHECK(lc->handler_time() >= 2ms);
@@ -247,7 +253,7 @@ TEST_CASE("flushed_now: without background work the lifecycle closes at once, wi
         auto lc = f.start_request({});
         REQUIRE_FALSE(lc->ctx().wait_until("flag", set_flag(ran)));
         lc->flushed_now();
-        CHECK(lc->lane() == &f.rt.lane());  // draining
+        CHECK(lc->lane() == &f.rt.lane());  // background phase
     }
     f.ioc.run();
     CHECK(ran);
@@ -448,7 +454,7 @@ TEST_CASE("shutdown cancels running tasks with cancelled:shutdown", "[lifecycle]
     f.ioc.run();
     CHECK(f.counters.get(outcome::cancelled_shutdown) == 1);
     CHECK(f.counters.get(outcome::completed) == 1);
-    CHECK(f.rt.draining() == 0);
+    CHECK(f.rt.in_background() == 0);
 }
 
 TEST_CASE("mixed burst: outcome counts add up to the tasks registered", "[lifecycle][accounting]") {

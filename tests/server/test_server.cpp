@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "harness.hpp"
 #include "lifecycle/handler.hpp"
 #include "lifecycle/outcome.hpp"
+#include "server/listener.hpp"
 #include "server/router.hpp"
 
 using namespace edged::test;
@@ -38,7 +40,6 @@ routes:
     handler: { static: { status: 200, body: "example.org\n" } }
 )";
 
-
 config::config two_routes() {
     return config::load_string(R"(
 routes:
@@ -61,17 +62,17 @@ routes:
 
 TEST_CASE("router: first match wins, 405 lists the allowed methods", "[router]") {
     router r(two_routes());
-    CHECK(r.match("x", "/a", "GET").matched->name == "exact");
-    CHECK(r.match("x", "/a", "HEAD").matched->name == "exact");
-    CHECK(r.match("x", "/a", "POST").matched->name == "post-a");
+    CHECK(r.match("x", "/a", "GET").matched->name() == "exact");
+    CHECK(r.match("x", "/a", "HEAD").matched->name() == "exact");
+    CHECK(r.match("x", "/a", "POST").matched->name() == "post-a");
     auto not_allowed = r.match("x", "/a", "DELETE");
     CHECK(not_allowed.matched == nullptr);
     CHECK(not_allowed.allow == "GET, HEAD, POST");
-    CHECK(r.match("x", "/p/deep/er", "PUT").matched->name == "prefix");
+    CHECK(r.match("x", "/p/deep/er", "PUT").matched->name() == "prefix");
     CHECK(r.match("x", "/p", "GET").matched == nullptr);
     CHECK(r.match("x", "/p", "GET").allow.empty());
-    CHECK(r.match("h.example", "/zzz", "GET").matched->name == "host-only");
-    CHECK(r.match("h.example", "/a", "GET").matched->name == "exact");
+    CHECK(r.match("h.example", "/zzz", "GET").matched->name() == "host-only");
+    CHECK(r.match("h.example", "/a", "GET").matched->name() == "exact");
 }
 
 TEST_CASE("router refuses handlers this build does not serve", "[router]") {
@@ -153,26 +154,69 @@ struct burner final : edged::lifecycle::handler {
 
 TEST_CASE("a task that burns CPU past cpu_budget ends cancelled:cpu_budget",
           "[lifecycle][budget]") {
-    auto cfg = edged::config::load_string(base_config() + R"(
+    running_server s(base_config() + R"(
 routes:
   - name: burn
     match: { path: /burn }
     handler: { static: { status: 200 } }
     lifecycle: { cpu_budget: 30ms, wall_budget: 60s }
 )",
-                                          edged::config::format::yaml);
-    edged::lifecycle::log::init("warn");
-    edged::server::server srv(std::move(cfg));
-    srv.set_handler("burn", std::make_unique<burner>());
-    srv.start();
-    std::thread t([&] { srv.run(); });
-    {
-        raw_client c(srv.endpoints()[0].port());
-        c.send(get_request("/burn"));
-        CHECK(c.read().result_int() == 202);
-        CHECK(eventually([&] { return srv.state().tasks.get(outcome::cancelled_cpu_budget) == 1; },
-                         20s));
+                     [](auto& srv) { srv.set_handler("burn", std::make_unique<burner>()); });
+    raw_client c(s.port());
+    c.send(get_request("/burn"));
+    CHECK(c.read().result_int() == 202);
+    CHECK(eventually([&] { return s.get().state().tasks.get(outcome::cancelled_cpu_budget) == 1; },
+                     20s));
+}
+
+namespace {
+// Answers with what the handler API says about the client.
+struct peer_echo final : edged::lifecycle::handler {
+    edged::lifecycle::response handle(const edged::lifecycle::request&,
+                                      edged::lifecycle::context& ctx) override {
+        edged::lifecycle::response r;
+        r.body = std::string(ctx.peer());
+        return r;
     }
-    srv.shutdown();
-    t.join();
+};
+}  // namespace
+
+TEST_CASE("a synchronous handler sees the client's address in ctx.peer()", "[lifecycle][context]") {
+    running_server s(base_config() + R"(
+routes:
+  - name: peer
+    match: { path: /peer }
+    handler: { static: { status: 200 } }
+)",
+                     [](auto& srv) { srv.set_handler("peer", std::make_unique<peer_echo>()); });
+    raw_client c(s.port());
+    c.send(get_request("/peer"));
+    auto res = c.read();
+    CHECK(res.result_int() == 200);
+    CHECK(res.body() == "127.0.0.1");
+}
+
+TEST_CASE("listener: after an accept error it pauses for its back-off; close() ends the pause",
+          "[listener]") {
+    edged::lifecycle::log::init("off");
+    net::io_context ioc;
+    edged::server::listener l(ioc, "test");
+    const auto ep = l.open({net::ip::make_address("127.0.0.1"), 0}, false);
+    std::atomic<int> accepted{0};
+    // A back-off longer than the test: after the first error, no second accept may be tried.
+    l.start([&](tcp::socket, tcp::endpoint) { ++accepted; }, 1h);
+    std::thread loop([&] { ioc.run(); });
+    net::io_context client_ioc;
+    tcp::socket client(client_ioc);
+    client.open(tcp::v4());
+    {
+        descriptors_exhausted none_left;
+        client.connect(ep);
+        REQUIRE(eventually([&] { return l.accept_errors() == 1; }));
+        std::this_thread::sleep_for(200ms);
+        CHECK(l.accept_errors() == 1);  // no retry while the pause lasts
+    }
+    CHECK(accepted == 0);
+    net::post(ioc, [&] { l.close(); });  // also ends the pause: the loop runs out
+    loop.join();
 }

@@ -1,14 +1,11 @@
-#include "server/connection.hpp"
+#include "server/http/session.hpp"
 
 #include <cstring>
 #include <tuple>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include "lifecycle/log.hpp"
-
 #include "server/http/request_target.hpp"
 #include "server/http/response_writer.hpp"
-#include "server/worker.hpp"
 
 namespace edged::server {
 namespace {
@@ -72,73 +69,46 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
 }
-
-std::string_view error_body(unsigned status) {
-    switch (status) {
-        case 400:
-            return "bad request\n";
-        case 404:
-            return "not found\n";
-        case 405:
-            return "method not allowed\n";
-        case 408:
-            return "request timeout\n";
-        case 413:
-            return "payload too large\n";
-        case 417:
-            return "expectation failed\n";
-        case 431:
-            return "request header fields too large\n";
-        case 501:
-            return "not implemented\n";
-        case 505:
-            return "http version not supported\n";
-        default:
-            return "error\n";
-    }
-}
-
 }  // namespace
 
-connection::connection(worker& owner, tcp::socket socket, tcp::endpoint remote)
-    : owner_(owner), socket_(std::move(socket)), remote_(remote) {
+session::session(session_host& host, tcp::socket socket, tcp::endpoint remote)
+    : host_(host), socket_(std::move(socket)), remote_(remote) {
+    host_.gate.enter();
     error_code ec;
     // Synchronous writes must fail with would_block rather than wait (see write_now()); the
     // descriptor needs O_NONBLOCK for the asynchronous operations anyway.
     socket_.non_blocking(true, ec);
-    // Buffers (and their capacity) from the thread's pool, back to it when the connection ends.
-    connection_buffers b = owner_.buffers().take();
+    // Buffers (and their capacity) from the thread's pool, back to it when the session ends.
+    connection_buffers b = host_.buffers.take();
     in_ = std::move(b.in);
     out_ = std::move(b.out);
     if (out_.capacity() < 4096) out_.reserve(4096);
 }
 
-connection::~connection() {
-    owner_.buffers().give({std::move(in_), std::move(out_)});
-    owner_.connection_closed();
+session::~session() {
+    // Exchanges never flushed end their lifecycles first (tasks they registered go to the
+    // background, holding the gate themselves), then the session lets go of the gate.
+    exchanges_.clear();
+    host_.buffers.give({std::move(in_), std::move(out_)});
+    host_.open_sessions.fetch_sub(1, std::memory_order_relaxed);
+    host_.gate.leave();
 }
 
-void connection::start() {
-    net::co_spawn(owner_.context(), run(), [self = shared_from_this()](std::exception_ptr e) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            lifecycle::log::event("connection failed").str("error", ex.what()).error();
-        }
-        self->close_socket();
+void session::start() {
+    net::co_spawn(host_.ioc, run(), [self = shared_from_this()](std::exception_ptr e) {
+        lifecycle::log::failure("session failed", e);
     });
 }
 
-void connection::set_phase(phase p, std::chrono::milliseconds timeout) {
+void session::set_phase(phase p, std::chrono::milliseconds timeout) {
     phase_ = p;
-    // The worker's coarse clock (refreshed by each sweep) saves a clock read per phase change;
+    // The thread's coarse clock (refreshed by each sweep) saves a clock read per phase change;
     // adding one sweep interval makes a timeout fire late by at most two intervals, never early.
-    deadline_ = timeout.count() > 0 ? owner_.coarse_now() + timeout + worker::sweep_interval
+    deadline_ = timeout.count() > 0 ? host_.coarse_now + timeout + session_host::sweep_interval
                                     : clock::time_point::max();
 }
 
-void connection::on_tick(clock::time_point now) {
+void session::on_tick(clock::time_point now) {
     if (now < deadline_) return;
     deadline_ = clock::time_point::max();
     switch (phase_) {
@@ -161,16 +131,16 @@ void connection::on_tick(clock::time_point now) {
     }
 }
 
-void connection::drain() {
-    draining_ = true;
+void session::shut_down() {
+    shutting_down_ = true;
     if (phase_ == phase::idle && in_.size() == 0) close_socket();
 }
 
-void connection::close_now() {
+void session::close_now() {
     close_socket();
 }
 
-void connection::close_socket() {
+void session::close_socket() {
     phase_ = phase::closed;
     deadline_ = clock::time_point::max();
     error_code ec;
@@ -178,12 +148,12 @@ void connection::close_socket() {
 }
 
 // Marks the current request as failed with `status`; the caller answers and closes.
-void connection::fail(unsigned status) {
+void session::fail(unsigned status) {
     error_status_ = status;
 }
 
-bool connection::parse_header(std::size_t header_len) {
-    const auto& limits = owner_.cfg().server.limits;
+bool session::parse_header(std::size_t header_len) {
+    const auto& limits = host_.cfg.limits;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits.header_bytes));
     parser_->body_limit(limits.body_bytes);
@@ -229,7 +199,7 @@ bool connection::parse_header(std::size_t header_len) {
     return true;
 }
 
-void connection::index_fields(const http::request<http::string_body>& req) {
+void session::index_fields(const http::request<http::string_body>& req) {
     fields_ = {};
     for (const auto& f : req) {
         switch (f.name()) {
@@ -255,8 +225,8 @@ void connection::index_fields(const http::request<http::string_body>& req) {
     }
 }
 
-connection::parse_status connection::try_parse() {
-    const auto& limits = owner_.cfg().server.limits;
+session::parse_status session::try_parse() {
+    const auto& limits = host_.cfg.limits;
     if (!header_done_) {
         // Skip empty lines before a request line (RFC 9112 §2.2).
         while (in_.size() >= 2 && std::memcmp(in_.data().data(), "\r\n", 2) == 0) in_.consume(2);
@@ -308,126 +278,59 @@ connection::parse_status connection::try_parse() {
     return parser_->is_done() ? parse_status::complete : parse_status::need_more;
 }
 
-const route* connection::respond(clock::time_point received) {
+bool session::dispatch() {
     auto& req = parser_->get();
-    current_lc_ = owner_.runtime().pool().acquire();
-    auto& lc = *current_lc_;
-    lc.begin(received, owner_.default_limits());
-    auto& ctx = lc.ctx();
-
-    // An incoming id is honoured only when there is exactly one.
-    ctx.mutable_id().assign(fields_.request_ids == 1 ? fields_.request_id : std::string_view(),
-                            owner_.ids());
-    current_route_ = nullptr;
-
-    if (!parse_target(req.target(), target_, path_storage_)) {
-        finish(text_response(400, error_body(400)), true);
-        return nullptr;
-    }
-    host_ =
-        normalise_host(target_.authority.empty() ? fields_.host : target_.authority, host_storage_);
-    ctx.set_target(req.method_string(), target_.path, target_.query, host_);
-
-    auto match = owner_.routes().match(host_, target_.path, req.method_string());
-    if (!match.matched) {
-        if (!match.allow.empty()) {
-            auto res = text_response(405, error_body(405));
-            res.headers.emplace_back("Allow", std::move(match.allow));
-            finish(std::move(res));
-        } else {
-            finish(text_response(404, error_body(404)));
-        }
-        return nullptr;
-    }
-    const route& r = *match.matched;
-    current_route_ = &r;
-    ctx.set_route(r.name, r.prefix ? std::string_view(*r.prefix) : std::string_view(*r.path));
-    lc.set_limits(r.limits);
-    if (!fields_.traceparent.empty()) ctx.set_incoming_traceparent(fields_.traceparent);
-    if (r.handler->is_async()) {
-        ctx.set_peer(remote_address());
-        return &r;  // run() awaits respond_async()
-    }
-    finish(lc.handle(*r.handler, req));
-    return nullptr;
+    const bool target_ok = parse_target(req.target(), target_, path_storage_);
+    if (target_ok)
+        req_host_ = normalise_host(target_.authority.empty() ? fields_.host : target_.authority,
+                                   host_storage_);
+    if (batch_ == exchanges_.size()) exchanges_.emplace_back();
+    exchange& ex = exchanges_[batch_];
+    const inbound in{req,
+                     target_ok ? &target_ : nullptr,
+                     target_ok ? req_host_ : std::string_view(),
+                     fields_.request_ids == 1 ? fields_.request_id : std::string_view(),
+                     fields_.traceparent,
+                     remote_address(),
+                     request_started_};
+    auto res = host_.dispatch.begin(ex, in);
+    if (!res) return true;  // run() awaits respond_async()
+    append(*res);
+    return false;
 }
 
-net::awaitable<void> connection::respond_async(const route& r) {
-    using namespace boost::asio::experimental::awaitable_operators;
-    auto& lc = *current_lc_;
-    auto& req = parser_->get();
+net::awaitable<void> session::respond_async() {
     set_phase(phase::handling, {});
-    net::steady_timer timer(owner_.context(), owner_.cfg().server.timeouts.handler);
-    // The handler runs on the lifecycle's executor (its context, its CPU account). If the handler
-    // timeout wins, the handler is cancelled, and with it its subrequests.
-    auto result = co_await (
-        net::co_spawn(lc.get_executor(), lc.handle_async(*r.handler, req), net::use_awaitable) ||
-        timer.async_wait(net::use_awaitable));
-    if (result.index() == 0) {
-        finish(std::move(std::get<0>(result)));
-    } else {
-        lifecycle::log::event("handler timed out")
-            .request_id(lc.ctx().id())
-            .str("route", r.name)
-            .warn();
-        finish(text_response(504, "handler timed out\n"));
-    }
+    auto res = co_await host_.dispatch.respond_async(exchanges_[batch_], parser_->get());
+    append(res);
 }
 
-void connection::finish(lifecycle::response res, bool force_close) {
+void session::append(const lifecycle::response& res) {
     auto& req = parser_->get();
-    auto& lc = *current_lc_;
-    auto& ctx = lc.ctx();
-    if (const route* r = current_route_; r && r->after) {
-        template_values v;
-        v.request = &req;
-        v.request_id = ctx.id();
-        v.method = req.method_string();
-        v.path = target_.path;
-        v.query = target_.query;
-        v.host = host_;
-        v.route = r->name;
-        v.status = res.status;
-        v.handler_us = lc.handler_time().count();
-        r->after->register_all(ctx, v);
-    }
-    // Once shutdown has begun (readiness is 503), every response asks the client to reconnect,
-    // so keep-alive clients move to another instance during the drain delay.
+    exchange& ex = exchanges_[batch_++];
     // (The parser's keep_alive() is what req.keep_alive() would say, without a field lookup.)
-    const bool close = force_close || res.close || !parser_->keep_alive() || draining_ ||
-                       owner_.draining() || !owner_.state().ready.load(std::memory_order_relaxed);
-
+    const bool close =
+        ex.close || res.close || !parser_->keep_alive() || shutting_down_ || host_.shutting_down;
     response_meta meta;
     meta.head = req.method() == http::verb::head;
     meta.close = close;
     meta.keep_alive_10 = !close && req.version() == 10;
-    meta.request_id = ctx.id();
-    meta.date = owner_.date().now();
-    std::size_t bytes = append_response(out_, res, meta);
-
-    if (pending_count_ == pending_.size()) pending_.emplace_back();
-    pending& p = pending_[pending_count_++];
-    p.lc = std::move(current_lc_);
-    p.status = res.status;
-    p.bytes = bytes;
-    p.route = current_route_ ? std::string_view(current_route_->name) : std::string_view();
-    if (owner_.cfg().log.access) {
-        p.method.assign(req.method_string());
-        p.path.assign(req.target().substr(0, req.target().find('?')));
-    }
-    owner_.state().requests.fetch_add(1, std::memory_order_relaxed);
+    meta.request_id = ex.request_id;
+    meta.date = host_.date.now();
+    ex.bytes = append_response(out_, res, meta);
+    ex.status = res.status;
 
     if (close) close_after_write_ = true;
     parser_.reset();
     header_done_ = false;
 }
 
-std::string_view connection::remote_address() {
+std::string_view session::remote_address() {
     if (remote_text_.empty()) remote_text_ = remote_.address().to_string();
     return remote_text_;
 }
 
-std::optional<error_code> connection::write_now() {
+std::optional<error_code> session::write_now() {
     error_code ec;
     // TCP_NODELAY, like nginx, only once it can matter: Nagle never holds a connection's first
     // write of at most one segment (nothing is in flight yet), so a one-request connection
@@ -447,14 +350,14 @@ std::optional<error_code> connection::write_now() {
     return ec;
 }
 
-net::awaitable<bool> connection::flush() {
+net::awaitable<bool> session::flush() {
     if (auto done = write_now()) co_return complete_flush(*done);
     co_return co_await write_rest();
 }
 
-net::awaitable<bool> connection::write_rest() {
+net::awaitable<bool> session::write_rest() {
     // The socket buffer is full: wait for the client to read, under the write timeout.
-    set_phase(phase::writing, owner_.cfg().server.timeouts.write);
+    set_phase(phase::writing, host_.cfg.timeouts.write);
     error_code ec;
     for (std::size_t sent = 0; sent < out_.size();) {
         auto [wec, n] = co_await socket_.async_write_some(
@@ -468,40 +371,14 @@ net::awaitable<bool> connection::write_rest() {
     co_return complete_flush(ec);
 }
 
-bool connection::complete_flush(error_code ec) {
+bool session::complete_flush(error_code ec) {
     out_.clear();
-    const bool access = owner_.cfg().log.access;
-    // The access log measures time to flush; without it only background work needs the time.
-    const auto now = access ? clock::now() : clock::time_point{};
-    for (std::size_t i = 0; i < pending_count_; ++i) {
-        pending& p = pending_[i];
-        if (!ec) {
-            if (access)
-                p.lc->flushed(now);
-            else
-                p.lc->flushed_now();
-        }
-        if (access) {
-            lifecycle::log::event e("access");
-            e.request_id(p.lc->ctx().id())
-                .str("method", p.method)
-                .str("path", p.path)
-                .unum("status", p.status)
-                .unum("bytes", p.bytes)
-                .num("duration_us",
-                     ec ? -1 : static_cast<std::int64_t>(p.lc->time_to_flush().count()))
-                .str("route", p.route)
-                .str("remote", remote_address());
-            if (ec) e.str("error", ec.message());
-            e.emit_to(lifecycle::log::access(), spdlog::level::info);
-        }
-        p.lc.reset();  // back to the pool
-    }
-    pending_count_ = 0;
+    host_.dispatch.flushed(std::span<exchange>(exchanges_.data(), batch_), ec, remote_address());
+    batch_ = 0;
     return !ec;
 }
 
-net::awaitable<void> connection::linger() {
+net::awaitable<void> session::linger() {
     // Half-close: the client sees EOF after our response, and we read what it still sends so the
     // kernel does not answer it with a reset that could destroy the response in flight.
     error_code ec;
@@ -517,13 +394,13 @@ net::awaitable<void> connection::linger() {
     }
 }
 
-net::awaitable<void> connection::reject_and_close(unsigned status) {
+net::awaitable<void> session::reject_and_close(unsigned status) {
     parser_.reset();
     header_done_ = false;
     response_meta meta;
     meta.close = true;
-    meta.date = owner_.date().now();
-    append_response(out_, text_response(status, error_body(status)), meta);
+    meta.date = host_.date.now();
+    append_response(out_, error_response(status), meta);
     lifecycle::log::event("request rejected")
         .unum("status", status)
         .str("remote", remote_address())
@@ -532,22 +409,21 @@ net::awaitable<void> connection::reject_and_close(unsigned status) {
 }
 
 template <class Token>
-auto connection::async_read_paced(Token&& token) {
+auto session::async_read_paced(Token&& token) {
     // The read starts once the thread's queued work has run and the reactor has polled again
     // (see read_pacing.hpp). Only the start is deferred: no coroutine hop of its own.
     return net::async_initiate<Token, void(error_code, std::size_t)>(
         [this](auto handler) {
-            net::post(owner_.context(),
-                      [this, before = owner_.reads(), h = std::move(handler)]() mutable {
-                          start_paced_read(std::move(h), before);
-                      });
+            net::post(host_.ioc, [this, before = host_.reads, h = std::move(handler)]() mutable {
+                start_paced_read(std::move(h), before);
+            });
         },
         token);
 }
 
 template <class Handler>
-void connection::start_paced_read(Handler handler, std::uint64_t reads_before) {
-    pacing_.deferred(owner_.reads() != reads_before);
+void session::start_paced_read(Handler handler, std::uint64_t reads_before) {
+    pacing_.deferred(host_.reads != reads_before);
     if (timed_out_) {
         // The header or body timeout fired meanwhile and found no read to cancel.
         std::move(handler)(net::error::operation_aborted, std::size_t{0});
@@ -556,8 +432,8 @@ void connection::start_paced_read(Handler handler, std::uint64_t reads_before) {
     socket_.async_read_some(in_.prepare(read_chunk), std::move(handler));
 }
 
-net::awaitable<void> connection::run() {
-    const auto& cfg = owner_.cfg().server;
+net::awaitable<void> session::run() {
+    const auto& cfg = host_.cfg;
     const std::size_t max_batch = cfg.limits.pipeline_depth;
     bool first = true;
     for (;;) {
@@ -568,9 +444,9 @@ net::awaitable<void> connection::run() {
             break;
         }
         if (st == parse_status::complete) {
-            if (const route* r = respond(request_started_)) co_await respond_async(*r);
+            if (dispatch()) co_await respond_async();
             // Pipelined requests already here join the batch, up to pipeline_depth.
-            if (!close_after_write_ && pending_count_ < max_batch) continue;
+            if (!close_after_write_ && batch_ < max_batch) continue;
         }
         // A full batch, a closing response, or need_more: send what is ready before reading.
         if (!out_.empty()) {
@@ -592,7 +468,7 @@ net::awaitable<void> connection::run() {
         }
         if (phase_ == phase::closed) break;
         if (in_.size() == 0 && !header_done_) {
-            if (draining_ || owner_.draining()) break;
+            if (shutting_down_ || host_.shutting_down) break;
             // A new connection gets header_read to send its first request; a kept-alive one idle.
             set_phase(phase::idle, first ? cfg.timeouts.header_read : cfg.timeouts.idle);
         } else if (phase wanted = header_done_ ? phase::body : phase::header; phase_ != wanted) {
@@ -614,13 +490,13 @@ net::awaitable<void> connection::run() {
             break;
         }
         if (ec) break;  // EOF, reset, or closed by the sweep / drain
-        owner_.count_read();
+        ++host_.reads;
         pacing_.read(n, read_chunk);
         in_.commit(n);
     }
     // Responses never flushed: their lifecycles end without a flush.
-    for (std::size_t i = 0; i < pending_count_; ++i) pending_[i].lc.reset();
-    pending_count_ = 0;
+    for (std::size_t i = 0; i < batch_; ++i) exchanges_[i].lc.reset();
+    batch_ = 0;
     close_socket();
 }
 

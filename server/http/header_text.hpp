@@ -1,0 +1,37 @@
+#pragma once
+// What may stand in a header field (RFC 9110 §5.1, §5.5), checked in one place for everything
+// that writes one: the config loader (static headers, after-action headers), the response writer,
+// the after-action templates. Header-only and dependency-free, so config/ can use it too.
+
+#include <string_view>
+
+namespace edged::server {
+
+// An RFC 9110 token character (field names, methods).
+constexpr bool is_tchar(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A non-empty token.
+constexpr bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!is_tchar(c)) return false;
+    return true;
+}
+
+// CR, LF and NUL would end or corrupt a header line; nothing else is refused in a value here
+// (the request parser refuses other control characters on the way in).
+constexpr bool breaks_header_line(char c) {
+    return c == '\r' || c == '\n' || c == '\0';
+}
+
+// True when `value` may go on a header line.
+constexpr bool is_safe_header_value(std::string_view value) {
+    for (char c : value)
+        if (breaks_header_line(c)) return false;
+    return true;
+}
+
+}  // namespace edged::server
