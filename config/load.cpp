@@ -17,6 +17,9 @@
 #include <set>
 #include <sstream>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
 #include "config/config.hpp"
 #include "config/tree.hpp"
 #include "server/http/header_text.hpp"
@@ -72,45 +75,36 @@ bool is_hostname(std::string_view s) {
     });
 }
 
-bool is_ipv6_literal(std::string_view s) {
-    if (s.find(':') == std::string_view::npos) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-               c == ':' || c == '.';
-    });
-}
-
-std::optional<std::uint16_t> parse_port(std::string_view s, unsigned min) {
-    if (s.empty() || s.size() > 5) return std::nullopt;
+// A port as Boost.URL found it: digits only (the grammar's), within [min, 65535].
+std::optional<std::uint16_t> port_of(boost::core::string_view digits, unsigned min) {
+    if (digits.empty() || digits.size() > 5) return std::nullopt;
     unsigned value = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+    for (char c : digits) value = value * 10 + static_cast<unsigned>(c - '0');
     if (value < min || value > 65535) return std::nullopt;
     return static_cast<std::uint16_t>(value);
 }
 
-// "host:port" or "[v6]:port". Port 0 is allowed: it asks for an ephemeral port (tests).
+// "address:port" with an IPv4 address or a bracketed IPv6 one ("[::1]:8080"), split by
+// Boost.URL's authority grammar. Port 0 is allowed: it asks for an ephemeral port (tests). A
+// listener binds an address, so a host name is refused here rather than at start-up.
 std::optional<listen_address> parse_listen(std::string_view text) {
+    auto authority = boost::urls::parse_authority(text);
+    if (!authority || authority->has_userinfo() || !authority->has_port()) return std::nullopt;
     listen_address a;
     a.text = std::string(text);
-    std::string_view port;
-    if (!text.empty() && text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        a.host = std::string(text.substr(1, close - 1));
-        if (!is_ipv6_literal(a.host)) return std::nullopt;
-        if (text.substr(close + 1, 1) != ":") return std::nullopt;
-        port = text.substr(close + 2);
-    } else {
-        auto colon = text.rfind(':');
-        if (colon == std::string_view::npos) return std::nullopt;
-        a.host = std::string(text.substr(0, colon));
-        if (!is_hostname(a.host)) return std::nullopt;
-        port = text.substr(colon + 1);
+    switch (authority->host_type()) {
+        case boost::urls::host_type::ipv4:
+            a.host = authority->host_ipv4_address().to_string();
+            break;
+        case boost::urls::host_type::ipv6:
+            a.host = authority->host_ipv6_address().to_string();
+            break;
+        default:
+            return std::nullopt;
     }
-    auto p = parse_port(port, 0);
-    if (!p) return std::nullopt;
-    a.port = *p;
+    auto port = port_of(authority->port(), 0);
+    if (!port) return std::nullopt;
+    a.port = *port;
     return a;
 }
 
@@ -366,7 +360,7 @@ class validator {
         if (!a) {
             error(n.line, path,
                   "invalid listen address " + quote(*text) +
-                      ": expected host:port or [v6-address]:port, port 0..65535");
+                      ": expected ipv4-address:port or [ipv6-address]:port, port 0..65535");
         }
         return a;
     }
@@ -553,49 +547,38 @@ void validator::read_worker_pool(const node* n, worker_pool_config& out) {
     read_int(s, "queue", out.queue, 1, 1'000'000);
 }
 
-// http://host[:port][/base]. Fills host, port and base_path; returns why not, or "".
-std::string parse_upstream_url(std::string_view url, upstream_config& out) {
-    constexpr std::string_view scheme = "http://";
-    if (url.substr(0, scheme.size()) != scheme) {
-        if (lower(std::string(url.substr(0, 8))) == "https://") {
-            return "only http:// upstreams are supported";
-        }
+// http://host[:port][/base], parsed by Boost.URL. Fills host, port and base_path; returns why
+// not, or "".
+std::string parse_upstream_url(std::string_view text, upstream_config& out) {
+    auto parsed = boost::urls::parse_absolute_uri(text);
+    if (!parsed) return "expected http://host[:port][/path]";
+    const boost::urls::url_view& url = *parsed;
+    if (url.scheme_id() == boost::urls::scheme::https) return "only http:// upstreams are supported";
+    if (url.scheme_id() != boost::urls::scheme::http || !url.has_authority())
         return "expected http://host[:port][/path]";
-    }
-    std::string_view rest = url.substr(scheme.size());
-    auto slash = rest.find('/');
-    std::string_view authority = rest.substr(0, slash);
-    std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
-    if (authority.find('@') != std::string_view::npos) return "user information is not supported";
-
-    std::string_view port;
-    if (!authority.empty() && authority.front() == '[') {
-        auto close = authority.find(']');
-        if (close == std::string_view::npos) return "unterminated IPv6 address";
-        out.host = std::string(authority.substr(1, close - 1));
-        if (!is_ipv6_literal(out.host)) return "invalid IPv6 address";
-        auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return "expected ':' after the IPv6 address";
-            port = after.substr(1);
-            if (port.empty()) return "empty port";
-        }
-    } else {
-        auto colon = authority.find(':');
-        out.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port = authority.substr(colon + 1);
-            if (port.empty()) return "empty port";
-        }
-        if (!is_hostname(out.host)) return "missing or invalid host";
-        out.host = lower(out.host);
+    if (url.has_userinfo()) return "user information is not supported";
+    if (url.has_query() || url.has_fragment()) return "a query or fragment is not supported";
+    switch (url.host_type()) {
+        case boost::urls::host_type::ipv4:
+            out.host = url.host_ipv4_address().to_string();
+            break;
+        case boost::urls::host_type::ipv6:
+            out.host = url.host_ipv6_address().to_string();
+            break;
+        case boost::urls::host_type::name:
+            out.host = lower(url.host());
+            if (!is_hostname(out.host)) return "missing or invalid host";
+            break;
+        default:
+            return "missing or invalid host";
     }
     out.port = 80;
-    if (!port.empty()) {
-        auto p = parse_port(port, 1);
-        if (!p) return "invalid port " + quote(port) + " (1..65535)";
-        out.port = *p;
+    if (url.has_port()) {
+        auto port = port_of(url.port(), 1);
+        if (!port) return "invalid port " + quote(url.port()) + " (1..65535)";
+        out.port = *port;
     }
+    std::string_view path = url.encoded_path();
     if (!path.empty()) {
         auto problem = path_problem(path);
         if (!problem.empty()) return "the path " + problem;
