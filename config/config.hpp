@@ -99,8 +99,8 @@ struct upstream_config {
     std::string base_path;  // "" or "/base" without trailing slash
     duration connect_timeout = 1s;
     duration timeout = 5s;
-    std::size_t max_connections = 64;  // per I/O thread
-    std::size_t idle_connections = 16; // kept open per I/O thread
+    std::size_t max_connections = 64;   // per I/O thread
+    std::size_t idle_connections = 16;  // kept open per I/O thread
 };
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -108,15 +108,15 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 struct static_handler {
     unsigned status = 200;
     header_list headers;
-    std::string body;                // inline body, or the file's content once loaded
-    std::optional<std::string> file; // path; read at start-up (relative to the config file)
+    std::string body;                 // inline body, or the file's content once loaded
+    std::optional<std::string> file;  // path; read at start-up (relative to the config file)
 };
 
 struct redirect_handler {
-    unsigned status = 302;      // 301, 302, 303, 307, 308
+    unsigned status = 302;  // 301, 302, 303, 307, 308
     std::string location;
-    bool keep_path = false;     // append the part of the path after the route's prefix
-    bool keep_query = false;    // append the request's query string
+    bool keep_path = false;   // append the part of the path after the route's prefix
+    bool keep_query = false;  // append the request's query string
 };
 
 struct proxy_handler {
@@ -138,14 +138,14 @@ struct http_action {
     std::string method = "POST";
     std::string path = "/";
     header_list headers;
-    std::string body;      // template: ${request.id}, ${response.status}, ...
-    bool retry = false;    // retry non-idempotent methods too
+    std::string body;    // template: ${request.id}, ${response.status}, ...
+    bool retry = false;  // retry non-idempotent methods too
 };
 struct mirror_action {
     std::string upstream;
 };
 struct log_action {
-    std::string message;   // template
+    std::string message;  // template
 };
 using after_action = std::variant<http_action, mirror_action, log_action>;
 

@@ -151,14 +151,14 @@ std::string read_whole_file(const std::filesystem::path& path, std::string& out)
 // ---- the validator ------------------------------------------------------------------------
 
 class validator {
-  public:
+public:
     validator(bool with_lines, std::string base_dir)
         : with_lines_(with_lines), base_dir_(std::move(base_dir)) {}
 
     config run(const node& root);
     std::vector<std::string> take_errors();
 
-  private:
+private:
     struct error_entry {
         int line;
         std::string text;
@@ -178,7 +178,7 @@ class validator {
     // Opens a map section: a missing or empty ("key:") section is an empty map. Reports unknown
     // and duplicate keys. When `n` is not a map, ok() is false and the error is already reported.
     class section {
-      public:
+    public:
         section(validator& v, const node* n, std::string path,
                 std::initializer_list<std::string_view> keys)
             : v_(v), n_(n), path_(std::move(path)) {
@@ -217,7 +217,7 @@ class validator {
             return found;
         }
 
-      private:
+    private:
         validator& v_;
         const node* n_;
         std::string path_;
@@ -495,10 +495,9 @@ void validator::read_server(const node* n, server_config& out) {
 }
 
 void validator::read_lifecycle(const node* n, lifecycle_config& out) {
-    section s(
-        *this, n, "lifecycle",
-        {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget", "max_background_tasks",
-         "background_share"});
+    section s(*this, n, "lifecycle",
+              {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget",
+               "max_background_tasks", "background_share"});
     read_int(s, "max_wait_until", out.max_wait_until, 0, 1024);
     read_int(s, "max_subrequests", out.max_subrequests, 0, 10'000);
     read_dur(s, "wall_budget", out.wall_budget, false);
@@ -553,7 +552,8 @@ std::string parse_upstream_url(std::string_view text, upstream_config& out) {
     auto parsed = boost::urls::parse_absolute_uri(text);
     if (!parsed) return "expected http://host[:port][/path]";
     const boost::urls::url_view& url = *parsed;
-    if (url.scheme_id() == boost::urls::scheme::https) return "only http:// upstreams are supported";
+    if (url.scheme_id() == boost::urls::scheme::https)
+        return "only http:// upstreams are supported";
     if (url.scheme_id() != boost::urls::scheme::http || !url.has_authority())
         return "expected http://host[:port][/path]";
     if (url.has_userinfo()) return "user information is not supported";
@@ -945,7 +945,8 @@ void validator::read_after(const node* n, const std::string& path, std::vector<a
             if (const node* v = h.get("path")) {
                 if (auto text = str(*v, h.key("path"))) {
                     // Templates like /events/${request.id} are fine; only the shape is checked.
-                    if (text->empty() || text->front() != '/' || !server::is_safe_header_value(*text)) {
+                    if (text->empty() || text->front() != '/' ||
+                        !server::is_safe_header_value(*text)) {
                         error(v->line, h.key("path"), quote(*text) + " must start with '/'");
                     } else {
                         a.path = *text;

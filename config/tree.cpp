@@ -96,7 +96,7 @@ int line_at(std::string_view text, std::size_t position) {
 // Builds the tree from SAX events so that object keys keep their order and duplicates survive
 // for the validator to report.
 class json_builder {
-  public:
+public:
     using json = nlohmann::json;
 
     json_builder(std::string_view text, node& root, std::string& error)
@@ -161,7 +161,7 @@ class json_builder {
         return false;
     }
 
-  private:
+private:
     static node number(std::string digits) {
         node n;
         n.type = node::kind::integer;
