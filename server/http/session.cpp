@@ -489,7 +489,7 @@ net::awaitable<void> session::run() {
             co_await reject_and_close(408);
             break;
         }
-        if (ec) break;  // EOF, reset, or closed by the sweep / drain
+        if (ec) break;  // EOF, reset, or closed by the sweep / shutdown
         ++host_.reads;
         pacing_.read(n, read_chunk);
         in_.commit(n);

@@ -21,25 +21,6 @@ using edged::server::router;
 
 namespace {
 
-const std::string routes = R"(
-routes:
-  - name: hello
-    match: { path: /hello, methods: [GET] }
-    handler: { static: { status: 200, body: "hello, world\n", headers: { content-type: text/plain } } }
-  - name: upload
-    match: { path: /upload, methods: [POST, PUT] }
-    handler: { static: { status: 201, body: "stored\n" } }
-  - name: old
-    match: { prefix: /old/ }
-    handler: { redirect: { status: 301, location: "https://example.com/new/", keep_path: true, keep_query: true } }
-  - name: moved
-    match: { path: /moved }
-    handler: { redirect: { status: 308, location: "/hello" } }
-  - name: only-example
-    match: { prefix: /, host: example.org }
-    handler: { static: { status: 200, body: "example.org\n" } }
-)";
-
 config::config two_routes() {
     return config::load_string(R"(
 routes:

@@ -14,52 +14,6 @@
 using namespace edged::test;
 using edged::lifecycle::outcome;
 
-namespace {
-
-const std::string routes = R"(
-routes:
-  - name: hello
-    match: { path: /hello, methods: [GET] }
-    handler: { static: { status: 200, body: "hello, world\n", headers: { content-type: text/plain } } }
-  - name: upload
-    match: { path: /upload, methods: [POST, PUT] }
-    handler: { static: { status: 201, body: "stored\n" } }
-  - name: old
-    match: { prefix: /old/ }
-    handler: { redirect: { status: 301, location: "https://example.com/new/", keep_path: true, keep_query: true } }
-  - name: moved
-    match: { path: /moved }
-    handler: { redirect: { status: 308, location: "/hello" } }
-  - name: only-example
-    match: { prefix: /, host: example.org }
-    handler: { static: { status: 200, body: "example.org\n" } }
-)";
-
-std::string config_with(const std::string& server_extra = "", int threads = 1) {
-    return base_config(server_extra, threads) + routes;
-}
-
-std::uint16_t refused_port() {
-    net::io_context ioc;
-    tcp::acceptor a(ioc, {net::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
-std::string proxy_config(std::uint16_t origin_port, const std::string& upstream_extra = "",
-                         const std::string& server_extra = "",
-                         const std::string& route_extra = "") {
-    return base_config(server_extra) +
-           "upstreams:\n  origin: { url: \"http://127.0.0.1:" + std::to_string(origin_port) + "\"" +
-           upstream_extra + " }\n" + R"(
-routes:
-  - name: api
-    match: { prefix: /api/ }
-    handler: { proxy: { upstream: origin, max_response_bytes: 1KiB } }
-)" + route_extra;
-}
-
-}  // namespace
-
 TEST_CASE("static and redirect handlers", "[http][handlers]") {
     running_server s(config_with());
     raw_client c(s.port());

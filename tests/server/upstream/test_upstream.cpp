@@ -13,23 +13,6 @@
 using namespace edged::test;
 using edged::lifecycle::outcome;
 
-namespace {
-
-std::string proxy_config(std::uint16_t origin_port, const std::string& upstream_extra = "",
-                         const std::string& server_extra = "",
-                         const std::string& route_extra = "") {
-    return base_config(server_extra) +
-           "upstreams:\n  origin: { url: \"http://127.0.0.1:" + std::to_string(origin_port) + "\"" +
-           upstream_extra + " }\n" + R"(
-routes:
-  - name: api
-    match: { prefix: /api/ }
-    handler: { proxy: { upstream: origin, max_response_bytes: 1KiB } }
-)" + route_extra;
-}
-
-}  // namespace
-
 TEST_CASE("upstream max_connections: a call waits for a connection to come free",
           "[proxy][limits]") {
     sink_server origin;
