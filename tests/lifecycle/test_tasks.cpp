@@ -185,7 +185,7 @@ TEST_CASE("background lane: at least one step per turn, however busy the foregro
     CHECK(seen_by_foreground == std::vector<int>{1, 2, 3, 4, 5});
 }
 
-TEST_CASE("an answered request's tasks run in the background lane; before the flush they do not",
+TEST_CASE("an answered request's tasks run in the background lane, and before the flush they do not",
           "[lifecycle][lane]") {
     stepping_clock clock(10us);  // every read is 10 us later: turns end after a few steps
     fixture f(1000, clock);

@@ -177,7 +177,7 @@ routes:
     CHECK(res.body() == "127.0.0.1");
 }
 
-TEST_CASE("listener: after an accept error it pauses for its back-off; close() ends the pause",
+TEST_CASE("listener: after an accept error it pauses for its back-off, and close() ends the pause",
           "[listener]") {
     edged::lifecycle::log::init("off");
     net::io_context ioc;
