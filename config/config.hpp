@@ -84,11 +84,15 @@ struct lifecycle_overrides {
     std::optional<duration> cpu_budget;
 };
 
+// The offload pool for CPU-heavy work (ctx.offload), shared by every I/O thread.
 struct worker_pool_config {
-    unsigned min_threads = 0;
-    unsigned max_threads = 4;
-    duration idle_timeout = 30s;
-    std::size_t queue = 1024;
+    unsigned min_threads = 0;     // kept running even when idle
+    unsigned max_threads = 4;     // started on demand
+    duration idle_timeout = 30s;  // a thread above min_threads exits after this long without work
+    std::size_t queue = 1024;     // items waiting for a thread; over it: rejected at once
+    duration queue_timeout = 1s;  // an item not started by then never runs
+    duration run_timeout = 10s;   // an item running longer is cancelled (its stop token fires)
+    int nice = 10;                // pool threads' nice value (0..19): I/O threads come first
 };
 
 struct upstream_config {

@@ -523,7 +523,9 @@ void validator::read_overrides(const node* n, const std::string& path, lifecycle
 }
 
 void validator::read_worker_pool(const node* n, worker_pool_config& out) {
-    section s(*this, n, "worker_pool", {"min_threads", "max_threads", "idle_timeout", "queue"});
+    section s(*this, n, "worker_pool",
+              {"min_threads", "max_threads", "idle_timeout", "queue", "queue_timeout",
+               "run_timeout", "nice"});
     bool min_ok = true;
     if (const node* v = s.get("min_threads")) {
         auto i = integer(*v, s.key("min_threads"), 0, 256);
@@ -544,6 +546,9 @@ void validator::read_worker_pool(const node* n, worker_pool_config& out) {
     }
     read_dur(s, "idle_timeout", out.idle_timeout, false);
     read_int(s, "queue", out.queue, 1, 1'000'000);
+    read_dur(s, "queue_timeout", out.queue_timeout, false);
+    read_dur(s, "run_timeout", out.run_timeout, false);
+    read_int(s, "nice", out.nice, 0, 19);
 }
 
 // http://host[:port][/base], parsed by Boost.URL. Fills host, port and base_path; returns why

@@ -141,7 +141,10 @@ nlohmann::ordered_json to_ordered_json(const config& c) {
          {{"min_threads", c.worker_pool.min_threads},
           {"max_threads", c.worker_pool.max_threads},
           {"idle_timeout", format_duration(c.worker_pool.idle_timeout)},
-          {"queue", c.worker_pool.queue}}},
+          {"queue", c.worker_pool.queue},
+          {"queue_timeout", format_duration(c.worker_pool.queue_timeout)},
+          {"run_timeout", format_duration(c.worker_pool.run_timeout)},
+          {"nice", c.worker_pool.nice}}},
         {"upstreams", upstreams},
         {"routes", routes},
     };

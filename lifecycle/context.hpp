@@ -10,9 +10,14 @@
 
 #include <any>
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,6 +27,12 @@
 #include "lifecycle/request_id.hpp"
 
 namespace edged::lifecycle {
+
+// What ctx.offload(fn) gives back: fn's result.
+template <class F>
+using offload_result_t =
+    std::conditional_t<std::is_invocable_v<F, std::stop_token>,
+                       std::invoke_result<F, std::stop_token>, std::invoke_result<F>>::type;
 
 // A key for a typed request-scoped local. Identity is the key object's address, so declare keys
 // as `static const local_key<T> my_key;` at namespace scope.
@@ -42,6 +53,20 @@ public:
     // errc::subrequest_overflow result, counted). X-Request-Id and traceparent are added.
     boost::asio::awaitable<fetch_result> fetch(std::string_view upstream, request req,
                                                std::size_t max_body = 1024 * 1024);
+    // Runs `fn` on the worker pool and resumes the caller on its own I/O thread with what `fn`
+    // returned, or rethrows what it threw. `fn` takes a std::stop_token (or nothing) and should
+    // return soon after the token fires. The awaiting side resumes at once, throwing
+    // std::system_error, when it is cancelled (its request's budget, the handler timeout,
+    // shutdown: errc::offload_cancelled), when the queue is full (errc::offload_rejected), when
+    // `fn` did not start within worker_pool.queue_timeout (it then never runs) or ran past
+    // worker_pool.run_timeout (its token fires). `fn` and what it captured live until it
+    // returns, so capture by value. The thread CPU time `fn` used is charged to the request's
+    // cpu_budget. Inside `fn`, current_context() is a copy of this context (id, trace id,
+    // route, peer): log lines carry the request id; wait_until, fetch and offload are not
+    // available there (they fail with errc::lifecycle_closed).
+    template <class F>
+    boost::asio::awaitable<offload_result_t<F>> offload(F fn);
+
     // The client's address (for X-Forwarded-For); valid for the whole request, tasks included.
     std::string_view peer() const { return peer_; }
     // What is left of the post-response budgets (the full budgets before the flush).
@@ -85,6 +110,10 @@ private:
     // Filled by the lifecycle's begin() from what the request brings: handlers only read them.
     friend class request_lifecycle;
     void set_incoming_traceparent(std::string_view value);
+    // Runs `fn` on the pool (see offload); throws std::system_error or what `fn` threw.
+    boost::asio::awaitable<void> offload_erased(std::function<void(std::stop_token)> fn);
+    // What code on a pool thread sees of this request (no lifecycle behind it).
+    context snapshot() const;
 
     request_lifecycle* lifecycle_ = nullptr;
     request_id id_;
@@ -94,6 +123,30 @@ private:
     std::string peer_;              // a copy: the connection may be gone while tasks still run
     std::size_t subrequests_ = 0;
 };
+
+template <class F>
+boost::asio::awaitable<offload_result_t<F>> context::offload(F fn) {
+    using result = offload_result_t<F>;
+    constexpr bool takes_token = std::is_invocable_v<F, std::stop_token>;
+    if constexpr (std::is_void_v<result>) {
+        co_await offload_erased([fn = std::move(fn)](std::stop_token st) mutable {
+            if constexpr (takes_token)
+                fn(st);
+            else
+                fn();
+        });
+    } else {
+        // The result lives with the item: the caller may stop waiting before `fn` returns.
+        auto out = std::make_shared<std::optional<result>>();
+        co_await offload_erased([fn = std::move(fn), out](std::stop_token st) mutable {
+            if constexpr (takes_token)
+                out->emplace(fn(st));
+            else
+                out->emplace(fn());
+        });
+        co_return std::move(**out);
+    }
+}
 
 // The context of the request the calling thread is serving, or nullptr.
 const context* current_context();

@@ -21,6 +21,16 @@ public:
                 return "unknown upstream";
             case errc::upstream_busy:
                 return "no upstream connection free within the timeout (max_connections reached)";
+            case errc::no_worker_pool:
+                return "no worker pool to offload to";
+            case errc::offload_rejected:
+                return "the worker pool's queue is full";
+            case errc::offload_cancelled:
+                return "the offloaded work was cancelled";
+            case errc::offload_queue_timeout:
+                return "the offloaded work did not start within worker_pool.queue_timeout";
+            case errc::offload_run_timeout:
+                return "the offloaded work ran past worker_pool.run_timeout";
         }
         return "unknown lifecycle error";
     }

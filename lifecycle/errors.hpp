@@ -11,7 +11,12 @@ enum class errc {
     subrequest_overflow,      // more than lifecycle.max_subrequests for this request
     lifecycle_closed,         // the request's lifecycle has already closed
     unknown_upstream,
-    upstream_busy,  // no upstream connection came free within the upstream's timeout
+    upstream_busy,          // no upstream connection came free within the upstream's timeout
+    no_worker_pool,         // ctx.offload without a worker pool (an embedding without one)
+    offload_rejected,       // the worker pool's queue is full
+    offload_cancelled,      // the awaiting side was cancelled (budget, timeout, shutdown)
+    offload_queue_timeout,  // not started within worker_pool.queue_timeout: it never runs
+    offload_run_timeout,    // ran past worker_pool.run_timeout: its stop token fired
 };
 
 const std::error_category& lifecycle_category();

@@ -18,14 +18,22 @@ using std::chrono::duration_cast;
 using std::chrono::microseconds;
 
 // context's half of the handler API forwards to its lifecycle.
+// (A context without a lifecycle is a snapshot on a pool thread: nothing to register with.)
 std::error_code context::wait_until(std::string name, net::awaitable<void> task) {
+    if (!lifecycle_) return errc::lifecycle_closed;
     return lifecycle_->wait_until(std::move(name), std::move(task));
 }
 std::chrono::nanoseconds context::wall_left() const {
+    if (!lifecycle_) return {};
     return lifecycle_->get_budget().wall_left(lifecycle_->runtime_.clock().now());
 }
 net::awaitable<fetch_result> context::fetch(std::string_view upstream, request req,
                                             std::size_t max_body) {
+    if (!lifecycle_) {
+        fetch_result closed;
+        closed.ec = errc::lifecycle_closed;
+        co_return closed;
+    }
     auto& rt = lifecycle_->runtime_;
     rt.counters().subrequests.fetch_add(1, std::memory_order_relaxed);
     if (subrequests_ >= lifecycle_->limits_.max_subrequests) {
@@ -54,6 +62,7 @@ response async_handler::handle(const request&, context&) {
 }
 
 std::chrono::nanoseconds context::cpu_left() const {
+    if (!lifecycle_) return {};
     return lifecycle_->get_budget().cpu_left();
 }
 
@@ -341,6 +350,14 @@ void request_lifecycle::end_segment() noexcept {
     if (--segment_depth_ != 0) return;
     budget_.charge(runtime_.clock().now() - segment_start_);
     context_scope::exchange(segment_previous_);
+    check_cpu_budget();
+    if (recycle_after_segment_) {
+        recycle_after_segment_ = false;
+        runtime_.pool().recycle(this);  // last statement: `this` may be gone after it
+    }
+}
+
+void request_lifecycle::check_cpu_budget() {
     // A segment cannot be interrupted; the budget is enforced when it yields. The cancel is
     // posted so it never runs inside a task's own frame.
     if (phase_ == phase::background && !cancelling_ && !cpu_check_posted_ &&
@@ -350,10 +367,11 @@ void request_lifecycle::end_segment() noexcept {
             if (gen == generation_) cancel(outcome::cancelled_cpu_budget);
         });
     }
-    if (recycle_after_segment_) {
-        recycle_after_segment_ = false;
-        runtime_.pool().recycle(this);  // last statement: `this` may be gone after it
-    }
+}
+
+void request_lifecycle::charge_offloaded(std::chrono::nanoseconds cpu) {
+    budget_.charge(cpu);
+    check_cpu_budget();
 }
 
 void request_lifecycle::settle_handler() {

@@ -122,6 +122,10 @@ public:
     const budget& get_budget() const { return budget_; }
     std::size_t tasks_registered() const { return tasks_.size() + rejected_; }
 
+    // Thread CPU time the request's offloaded work used on the worker pool: charged to its CPU
+    // budget like any segment of its own.
+    void charge_offloaded(std::chrono::nanoseconds cpu);
+
     // segment_sink
     void begin_segment() noexcept override;
     void end_segment() noexcept override;
@@ -151,6 +155,7 @@ private:
     void maybe_close();
     void close();
     void settle_handler();
+    void check_cpu_budget();
     void owner_released();
     void recycle();
 

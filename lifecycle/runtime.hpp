@@ -1,9 +1,11 @@
 #pragma once
 // The lifecycle side of one I/O thread: the lifecycle pool, the request id generator, the
 // process-wide task counters and cap, the clock budgets read, the background lane, and the list of
-// lifecycles in their background phase (so a shutdown can cancel their tasks). Each of those
+// lifecycles in their background phase (so a shutdown can cancel their tasks), and the way to
+// the process's worker pool. Each of those
 // lifecycles holds the thread's shutdown gate, when one is given, until it closes.
 
+#include <chrono>
 #include <cstddef>
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +16,7 @@
 #include "lifecycle/fetch.hpp"
 #include "lifecycle/gate.hpp"
 #include "lifecycle/outcome.hpp"
+#include "lifecycle/pool/worker_pool.hpp"
 #include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 
@@ -37,6 +40,17 @@ public:
     // The transport behind ctx.fetch (the server's upstream pools of this thread).
     void set_fetcher(fetcher* f) { fetcher_ = f; }
     fetcher* get_fetcher() const { return fetcher_; }
+    // The process's worker pool behind ctx.offload, and how long an item may wait and run.
+    struct offload_limits {
+        std::chrono::nanoseconds queue_timeout;
+        std::chrono::nanoseconds run_timeout;
+    };
+    void set_worker_pool(worker_pool* pool, const config::worker_pool_config& cfg) {
+        worker_pool_ = pool;
+        offload_limits_ = {cfg.queue_timeout, cfg.run_timeout};
+    }
+    worker_pool* get_worker_pool() const { return worker_pool_; }
+    const offload_limits& get_offload_limits() const { return offload_limits_; }
 
     // Process-wide cap on background tasks (accepted and not yet ended).
     bool try_reserve_task();
@@ -62,6 +76,9 @@ private:
         background_;
     std::size_t background_count_ = 0;
     fetcher* fetcher_ = nullptr;
+    worker_pool* worker_pool_ = nullptr;
+    offload_limits offload_limits_{config::worker_pool_config{}.queue_timeout,
+                                   config::worker_pool_config{}.run_timeout};
     lifecycle_pool pool_;  // after background_: its lifecycles unlink from it when destroyed
     // Last, so destroyed first: functions still queued (a stopped loop) may refer to lifecycles.
     background_lane lane_;

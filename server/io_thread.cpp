@@ -13,7 +13,7 @@ constexpr std::string_view over_capacity =
 }  // namespace
 
 io_thread::io_thread(const config::config& cfg, std::shared_ptr<const router> routes,
-                     server_state& state)
+                     server_state& state, lifecycle::worker_pool& pool)
     : cfg_(cfg),
       state_(state),
       host_(ioc_, cfg.server, dispatch_, gate_, state.open_connections),
@@ -25,6 +25,7 @@ io_thread::io_thread(const config::config& cfg, std::shared_ptr<const router> ro
       dispatch_(cfg, std::move(routes), *runtime_, state),
       sweep_(ioc_) {
     runtime_->set_fetcher(upstreams_.get());
+    runtime_->set_worker_pool(&pool, cfg.worker_pool);
 }
 
 io_thread::~io_thread() {

@@ -36,7 +36,8 @@ namespace edged::server {
 
 class io_thread {
 public:
-    io_thread(const config::config& cfg, std::shared_ptr<const router> routes, server_state& state);
+    io_thread(const config::config& cfg, std::shared_ptr<const router> routes, server_state& state,
+              lifecycle::worker_pool& pool);
     ~io_thread();
 
     // Opens a listener on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).

@@ -32,6 +32,7 @@ server::server(config::config cfg)
 
 server::~server() {
     for (auto& t : io_threads_) t->stop();
+    if (pool_) pool_->stop();
 }
 
 void server::set_handler(std::string_view route, std::unique_ptr<lifecycle::handler> h) {
@@ -40,8 +41,11 @@ void server::set_handler(std::string_view route, std::unique_ptr<lifecycle::hand
 }
 
 void server::start() {
+    const auto& wp = cfg_.worker_pool;
+    pool_ = std::make_unique<lifecycle::worker_pool>(lifecycle::worker_pool::settings{
+        wp.min_threads, wp.max_threads, wp.idle_timeout, wp.queue, wp.nice});
     for (unsigned i = 0; i < threads_; ++i)
-        io_threads_.push_back(std::make_unique<io_thread>(cfg_, routes_, state_));
+        io_threads_.push_back(std::make_unique<io_thread>(cfg_, routes_, state_, *pool_));
 
     const auto bind = [](auto&& fn, const std::string& what) {
         try {
@@ -134,9 +138,11 @@ net::awaitable<void> server::shut_down() {
             .warn();
     }
 
-    // 4. Stop: each I/O thread closes what is left, cancels its tasks and is joined.
+    // 4. Stop: each I/O thread closes what is left, cancels its tasks (and the offloaded work
+    //    they await) and is joined; then the worker pool.
     admin_listener_.close();
     for (auto& t : io_threads_) t->stop();
+    pool_->stop();
 
     // 5. The summary; the lifecycle side tallies its tasks.
     const auto tasks = lifecycle::tally_shutdown(state_.tasks, tasks_at_start);
@@ -165,6 +171,22 @@ nlohmann::json server::stats() const {
     for (std::size_t i = 0; i < lifecycle::outcome_count; ++i) {
         auto o = static_cast<lifecycle::outcome>(i);
         tasks[std::string(lifecycle::to_string(o))] = state_.tasks.get(o);
+    }
+    if (pool_) {
+        const auto p = pool_->get_stats();
+        j["worker_pool"] = {
+            {"threads", p.threads},
+            {"busy", p.busy},
+            {"idle", p.idle},
+            {"queued", p.queued},
+            {"completed", p.completed},
+            {"failed", p.failed},
+            {"cancelled", p.cancelled},
+            {"timed_out", p.timed_out},
+            {"rejected", p.rejected},
+            {"overrun", p.overrun},
+            {"cpu_seconds", p.cpu_seconds},
+        };
     }
     return j;
 }

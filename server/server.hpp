@@ -9,7 +9,9 @@
 // (idle sessions close, busy ones finish their response with Connection: close, background
 // tasks run on); when every gate is empty, or when `shutdown.grace` (counted from the signal,
 // drain_delay included) has passed, the I/O threads are stopped — what is left is closed and
-// its tasks cancelled as cancelled:shutdown — and run() returns.
+// its tasks cancelled as cancelled:shutdown, with the offloaded work they await — then the
+// worker pool (what is still queued is cancelled, running items' tokens fire, its threads are
+// joined) and run() returns.
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "lifecycle/outcome.hpp"
+#include "lifecycle/pool/worker_pool.hpp"
 #include "server/admin/admin.hpp"
 #include "server/listener.hpp"
 #include "server/net.hpp"
@@ -69,9 +72,11 @@ public:
     // Accept errors of the admin listener (each one followed by a back-off).
     std::uint64_t admin_accept_errors() const { return admin_listener_.accept_errors(); }
 
+    // What /stats answers (any thread).
+    nlohmann::json stats() const;
+
 private:
     net::awaitable<void> shut_down();
-    nlohmann::json stats() const;
 
     config::config cfg_;
     unsigned threads_;
@@ -82,6 +87,9 @@ private:
     admin admin_;
     listener admin_listener_;
     std::vector<std::unique_ptr<io_thread>> io_threads_;
+    // After io_threads_, so destroyed (stopped and joined) first: a pool thread may still post a
+    // completion to an I/O thread's loop, which must exist (stopped is fine).
+    std::unique_ptr<lifecycle::worker_pool> pool_;
     std::vector<tcp::endpoint> endpoints_;
     tcp::endpoint admin_endpoint_;
 

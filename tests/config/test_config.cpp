@@ -92,7 +92,8 @@ lifecycle:
   cpu_budget: 20ms
   max_background_tasks: 77
   background_share: 25
-worker_pool: { min_threads: 2, max_threads: 8, idle_timeout: 5m, queue: 64 }
+worker_pool: { min_threads: 2, max_threads: 8, idle_timeout: 5m, queue: 64, queue_timeout: 2s,
+               run_timeout: 1m, nice: 5 }
 upstreams:
   origin: { url: "http://Origin.example:9000/base/", connect_timeout: 250ms, timeout: 3s,
             max_connections: 10, idle_connections: 0 }
@@ -134,7 +135,8 @@ constexpr std::string_view full_json = R"({
   "log": { "level": "off", "access": false },
   "lifecycle": { "max_wait_until": 0, "max_subrequests": 10, "wall_budget": "3s", "cpu_budget": "20ms",
                  "max_background_tasks": 77, "background_share": 25 },
-  "worker_pool": { "min_threads": 2, "max_threads": 8, "idle_timeout": "5m", "queue": 64 },
+  "worker_pool": { "min_threads": 2, "max_threads": 8, "idle_timeout": "5m", "queue": 64,
+                   "queue_timeout": "2s", "run_timeout": "1m", "nice": 5 },
   "upstreams": {
     "origin": { "url": "http://Origin.example:9000/base/", "connect_timeout": "250ms", "timeout": "3s",
                 "max_connections": 10, "idle_connections": 0 },
@@ -308,7 +310,8 @@ TEST_CASE("to_json of the defaults spells out every key", "[config][defaults][to
       "lifecycle": { "max_wait_until": 16, "max_subrequests": 50, "wall_budget": "30s",
                      "cpu_budget": "50ms", "max_background_tasks": 10000,
                      "background_share": 50 },
-      "worker_pool": { "min_threads": 0, "max_threads": 4, "idle_timeout": "30s", "queue": 1024 },
+      "worker_pool": { "min_threads": 0, "max_threads": 4, "idle_timeout": "30s", "queue": 1024,
+                       "queue_timeout": "1s", "run_timeout": "10s", "nice": 10 },
       "upstreams": {},
       "routes": []
     })"));
@@ -340,6 +343,9 @@ TEST_CASE("a full YAML config fills every struct", "[config][load]") {
     CHECK_FALSE(c.log.access);
     CHECK(c.lifecycle.max_wait_until == 0);
     CHECK(c.worker_pool.idle_timeout == 5min);
+    CHECK(c.worker_pool.queue_timeout == 2s);
+    CHECK(c.worker_pool.run_timeout == 1min);
+    CHECK(c.worker_pool.nice == 5);
 
     REQUIRE(c.upstreams.size() == 2);
     const auto* origin = c.find_upstream("origin");
@@ -564,6 +570,10 @@ TEST_CASE("out-of-range values state the range", "[config][errors]") {
           "worker_pool.max_threads: out of range: 0 is not between 1 and 256");
     CHECK(only(json_errors(R"({"worker_pool": {"queue": 1000001}})")) ==
           "worker_pool.queue: out of range: 1000001 is not between 1 and 1000000");
+    CHECK(only(json_errors(R"({"worker_pool": {"nice": 20}})")) ==
+          "worker_pool.nice: out of range: 20 is not between 0 and 19");
+    CHECK(only(json_errors(R"({"worker_pool": {"run_timeout": "0s"}})")) ==
+          "worker_pool.run_timeout: out of range: must be greater than 0");
     CHECK(only(yaml_errors("worker_pool:\n  min_threads: 5\n  max_threads: 2\n")) ==
           "line 2: worker_pool.min_threads: out of range: 5 is more than max_threads (2)");
     CHECK(only(yaml_errors("upstreams:\n  o: { url: \"http://a\", max_connections: 0 }\n")) ==

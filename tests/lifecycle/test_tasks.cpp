@@ -4,8 +4,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <spdlog/sinks/ostream_sink.h>
-
 #include <boost/asio.hpp>
 #include <functional>
 #include <sstream>
@@ -18,6 +16,7 @@
 #include "lifecycle/log.hpp"
 #include "lifecycle/request_lifecycle.hpp"
 #include "lifecycle/runtime.hpp"
+#include "log_capture.hpp"
 
 using namespace edged::lifecycle;
 namespace net = boost::asio;
@@ -185,8 +184,9 @@ TEST_CASE("background lane: at least one step per turn, however busy the foregro
     CHECK(seen_by_foreground == std::vector<int>{1, 2, 3, 4, 5});
 }
 
-TEST_CASE("an answered request's tasks run in the background lane, and before the flush they do not",
-          "[lifecycle][lane]") {
+TEST_CASE(
+    "an answered request's tasks run in the background lane, and before the flush they do not",
+    "[lifecycle][lane]") {
     stepping_clock clock(10us);  // every read is 10 us later: turns end after a few steps
     fixture f(1000, clock);
     int rounds_a = 0, rounds_b = 0;
@@ -396,11 +396,7 @@ TEST_CASE("the current request follows each task across interleaved suspensions"
           "[lifecycle][context]") {
     fixture f;
     // Capture log lines written from inside tasks.
-    std::ostringstream captured;
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
-    sink->set_pattern("%v");
-    log::events().sinks().push_back(sink);
-    log::events().set_level(spdlog::level::info);
+    edged::test::log_capture captured;
 
     std::vector<std::pair<std::string, std::string>> seen;  // (expected, observed)
     auto task = [&](std::string expected) -> net::awaitable<void> {
@@ -418,7 +414,7 @@ TEST_CASE("the current request follows each task across interleaved suspensions"
         lc->flushed(std::chrono::steady_clock::now());
     }
     f.ioc.run();
-    log::events().sinks().pop_back();
+    captured.stop();
     log::events().set_level(spdlog::level::warn);
 
     REQUIRE(seen.size() == 20);
@@ -427,7 +423,7 @@ TEST_CASE("the current request follows each task across interleaved suspensions"
     CHECK(seen[1].first != seen[0].first);
     CHECK(current_context() == nullptr);
     // Each log line written by a task names its own request.
-    std::istringstream lines(captured.str());
+    std::istringstream lines(captured.text());
     int step_lines = 0;
     for (std::string line; std::getline(lines, line);) {
         if (line.find("task step") == std::string::npos) continue;

@@ -201,3 +201,56 @@ TEST_CASE("listener: after an accept error it pauses for its back-off, and close
     net::post(ioc, [&] { l.close(); });  // also ends the pause: the loop runs out
     loop.join();
 }
+
+namespace {
+// Registers `n` tasks that each offload an item that runs until its stop token fires.
+struct offloader final : edged::lifecycle::handler {
+    explicit offloader(int n) : n(n) {}
+    edged::lifecycle::response handle(const edged::lifecycle::request&,
+                                      edged::lifecycle::context& ctx) override {
+        for (int i = 0; i < n; ++i) ctx.wait_until("hold", hold(ctx));
+        edged::lifecycle::response r;
+        r.status = 202;
+        return r;
+    }
+    static net::awaitable<void> hold(edged::lifecycle::context& ctx) {
+        co_await ctx.offload([](std::stop_token st) {
+            while (!st.stop_requested()) std::this_thread::sleep_for(1ms);
+        });
+    }
+    int n;
+};
+}  // namespace
+
+TEST_CASE("shutdown with queued and running offloaded items: each is cancelled and counted",
+          "[shutdown][pool]") {
+    running_server s(base_config() + R"(
+shutdown: { grace: 300ms }
+worker_pool: { max_threads: 1 }
+routes:
+  - name: hold
+    match: { path: /hold }
+    handler: { static: { status: 200 } }
+)",
+                     [](auto& srv) { srv.set_handler("hold", std::make_unique<offloader>(3)); });
+    {
+        raw_client c(s.port());
+        c.send(get_request("/hold"));
+        CHECK(c.read().result_int() == 202);
+    }
+    REQUIRE(eventually([&] {
+        const auto j = s.get().stats().at("worker_pool");
+        return j.at("busy") == 1 && j.at("queued") == 2;  // one thread: one runs, two wait
+    }));
+    s.stop();  // shutdown; the grace runs out with the three tasks still waiting on the pool
+    const auto& summary = s.get().summary();
+    CHECK_FALSE(summary.graceful);
+    CHECK(summary.tasks_pending == 3);
+    CHECK(summary.tasks_cancelled == 3);
+    const auto pool = s.get().stats().at("worker_pool");
+    CHECK(pool.at("cancelled") == 3);  // the running one's token fired, the queued never ran
+    CHECK(pool.at("completed") == 0);
+    CHECK(pool.at("queued") == 0);
+    CHECK(pool.at("busy") == 0);
+    CHECK(pool.at("threads") == 0);  // joined
+}
