@@ -160,12 +160,30 @@ struct match_config {
     std::optional<std::string> host;    // exact host, lower case, no port
 };
 
+// Response compression for a route (static bodies once at start-up, others on the worker pool).
+struct compress_config {
+    std::vector<std::string> encodings{"br", "gzip"};  // the server's preference, first wins ties
+    std::size_t min_bytes = 1024;                      // smaller bodies are sent as they are
+    int gzip_level = 6;                                // 1..9
+    int br_level = 5;                                  // 0..11
+    // Media types compressed ("type/subtype", or "type/*"), compared without parameters.
+    std::vector<std::string> types{"text/html",
+                                   "text/plain",
+                                   "text/css",
+                                   "text/javascript",
+                                   "application/javascript",
+                                   "application/json",
+                                   "application/xml",
+                                   "image/svg+xml"};
+};
+
 struct route_config {
     std::string name;
     match_config match;
     handler_config handler;
     lifecycle_overrides lifecycle;
     std::vector<after_action> after;
+    std::optional<compress_config> compress;  // none: responses go out as the handler made them
 };
 
 struct config {

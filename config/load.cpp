@@ -376,6 +376,8 @@ private:
     void read_static(const node& n, const std::string& path, static_handler& out);
     void read_headers(const node* n, const std::string& path, header_list& out);
     void read_after(const node* n, const std::string& path, std::vector<after_action>& out);
+    void read_compress(const section& route, const handler_config& handler,
+                       std::optional<compress_config>& out);
     void read_overrides(const node* n, const std::string& path, lifecycle_overrides& out);
     void check_upstream(const node& n, const std::string& path, const std::string& name);
     void read_upstream_ref(const section& s, std::string& out);
@@ -668,7 +670,7 @@ bool validator::read_route(const node& n, const std::string& path, route_config&
         wrong_type(n, path, "a route (a map)");
         return false;
     }
-    section s(*this, &n, path, {"name", "match", "handler", "lifecycle", "after"});
+    section s(*this, &n, path, {"name", "match", "handler", "lifecycle", "after", "compress"});
     if (const node* name = s.require("name")) {
         if (auto text = str(*name, s.key("name"))) {
             if (text->empty()) {
@@ -682,7 +684,62 @@ bool validator::read_route(const node& n, const std::string& path, route_config&
     read_handler(s, out.handler);
     read_overrides(s.get("lifecycle"), s.key("lifecycle"), out.lifecycle);
     read_after(s.get("after"), s.key("after"), out.after);
+    read_compress(s, out.handler, out.compress);
     return true;
+}
+
+void validator::read_compress(const section& route, const handler_config& handler,
+                              std::optional<compress_config>& out) {
+    const node* n = route.get("compress");
+    if (!n) return;
+    section s(*this, n, route.key("compress"),
+              {"encodings", "min_bytes", "gzip_level", "br_level", "types"});
+    if (!s.ok()) return;
+    if (std::holds_alternative<redirect_handler>(handler)) {
+        error(n->line, s.path(), "a redirect has no body to compress");
+        return;
+    }
+    compress_config c;
+    auto read_list = [&](std::string_view k, std::vector<std::string>& field, auto&& check) {
+        const node* v = s.get(k);
+        if (!v) return;
+        if (v->type != kind::list) {
+            wrong_type(*v, s.key(k), "a list of strings");
+            return;
+        }
+        if (v->items.empty()) {
+            error(v->line, s.key(k), "expected at least one entry");
+            return;
+        }
+        std::vector<std::string> items;
+        for (std::size_t i = 0; i < v->items.size(); ++i) {
+            const std::string p = s.key(k) + "[" + std::to_string(i) + "]";
+            auto text = str(v->items[i], p);
+            if (!text) continue;
+            std::string item = lower(*text);
+            if (!check(item)) {
+                error(v->items[i].line, p, "invalid value " + quote(*text));
+            } else if (std::find(items.begin(), items.end(), item) != items.end()) {
+                error(v->items[i].line, p, "duplicate " + quote(*text));
+            } else {
+                items.push_back(item);
+            }
+        }
+        field = items;
+    };
+    read_list("encodings", c.encodings,
+              [](const std::string& e) { return e == "br" || e == "gzip"; });
+    read_list("types", c.types, [](const std::string& t) {
+        auto slash = t.find('/');
+        return slash != std::string::npos && server::is_token(t.substr(0, slash)) &&
+               (t.substr(slash + 1) == "*" || server::is_token(t.substr(slash + 1)));
+    });
+    if (const node* v = s.get("min_bytes")) {
+        if (auto b = size(*v, s.key("min_bytes"), 0, std::size_t(1) << 30)) c.min_bytes = *b;
+    }
+    read_int(s, "gzip_level", c.gzip_level, 1, 9);
+    read_int(s, "br_level", c.br_level, 0, 11);
+    out = std::move(c);
 }
 
 void validator::read_match(const section& route, match_config& out) {

@@ -81,11 +81,19 @@ ojson route_json(const route_config& r) {
     ojson after = ojson::array();
     for (const auto& a : r.after) after.push_back(std::visit(action_visitor{}, a));
 
-    return {{"name", r.name},
-            {"match", match},
-            {"handler", std::visit(handler_visitor{}, r.handler)},
-            {"lifecycle", lifecycle},
-            {"after", after}};
+    ojson route = {{"name", r.name},
+                   {"match", match},
+                   {"handler", std::visit(handler_visitor{}, r.handler)},
+                   {"lifecycle", lifecycle},
+                   {"after", after}};
+    if (r.compress) {
+        route["compress"] = {{"encodings", r.compress->encodings},
+                             {"min_bytes", format_size(r.compress->min_bytes)},
+                             {"gzip_level", r.compress->gzip_level},
+                             {"br_level", r.compress->br_level},
+                             {"types", r.compress->types}};
+    }
+    return route;
 }
 
 }  // namespace

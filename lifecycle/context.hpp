@@ -110,8 +110,9 @@ private:
     // Filled by the lifecycle's begin() from what the request brings: handlers only read them.
     friend class request_lifecycle;
     void set_incoming_traceparent(std::string_view value);
-    // Runs `fn` on the pool (see offload); throws std::system_error or what `fn` threw.
-    boost::asio::awaitable<void> offload_erased(std::function<void(std::stop_token)> fn);
+    // Runs `fn` on the pool (see offload); throws std::system_error or what `fn` threw. Takes
+    // `fn` from the caller's variable (moves it): no temporary lives across the suspension.
+    boost::asio::awaitable<void> offload_erased(std::function<void(std::stop_token)>& fn);
     // What code on a pool thread sees of this request (no lifecycle behind it).
     context snapshot() const;
 
@@ -128,22 +129,28 @@ template <class F>
 boost::asio::awaitable<offload_result_t<F>> context::offload(F fn) {
     using result = offload_result_t<F>;
     constexpr bool takes_token = std::is_invocable_v<F, std::stop_token>;
+    // The job is a named local, never a temporary inside the co_await: GCC 12 destroys a
+    // temporary with captures twice across the suspension.
     if constexpr (std::is_void_v<result>) {
-        co_await offload_erased([fn = std::move(fn)](std::stop_token st) mutable {
+        std::function<void(std::stop_token)> job = [fn =
+                                                        std::move(fn)](std::stop_token st) mutable {
             if constexpr (takes_token)
                 fn(st);
             else
                 fn();
-        });
+        };
+        co_await offload_erased(job);
     } else {
         // The result lives with the item: the caller may stop waiting before `fn` returns.
         auto out = std::make_shared<std::optional<result>>();
-        co_await offload_erased([fn = std::move(fn), out](std::stop_token st) mutable {
+        std::function<void(std::stop_token)> job = [fn = std::move(fn),
+                                                    out](std::stop_token st) mutable {
             if constexpr (takes_token)
                 out->emplace(fn(st));
             else
                 out->emplace(fn());
-        });
+        };
+        co_await offload_erased(job);
         co_return std::move(**out);
     }
 }

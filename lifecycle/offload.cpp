@@ -116,15 +116,16 @@ private:
     bool running_phase_ = false;
 };
 
+// `fn` is moved from when the operation starts (the caller's variable outlives that).
 template <class Token>
-auto async_offload(request_lifecycle& lc, runtime& rt, std::function<void(std::stop_token)> fn,
+auto async_offload(request_lifecycle& lc, runtime& rt, std::function<void(std::stop_token)>& fn,
                    Token&& token) {
     return net::async_initiate<Token, signature>(
-        [&lc, &rt](auto handler, std::function<void(std::stop_token)> f) {
+        [&lc, &rt, &fn](auto handler) {
             using op_t = offload_op<std::decay_t<decltype(handler)>>;
-            std::make_shared<op_t>(std::move(handler), lc, rt)->start(std::move(f));
+            std::make_shared<op_t>(std::move(handler), lc, rt)->start(std::move(fn));
         },
-        token, std::move(fn));
+        token);
 }
 
 }  // namespace
@@ -139,19 +140,19 @@ context context::snapshot() const {
     return c;
 }
 
-net::awaitable<void> context::offload_erased(std::function<void(std::stop_token)> fn) {
+net::awaitable<void> context::offload_erased(std::function<void(std::stop_token)>& job) {
     if (!lifecycle_) throw std::system_error(make_error_code(errc::lifecycle_closed));
     auto& rt = lifecycle_->runtime_;
     if (!rt.get_worker_pool()) throw std::system_error(make_error_code(errc::no_worker_pool));
     // The pool thread runs `fn` in a copy of this context: the request may be gone before `fn`
     // returns, the copy is not.
     auto view = std::make_shared<const context>(snapshot());
-    auto wrapped = [fn = std::move(fn), view](std::stop_token st) {
+    std::function<void(std::stop_token)> wrapped = [fn = std::move(job), view](std::stop_token st) {
         context_scope scope(view.get());
         fn(st);
     };
-    auto [ec, error] = co_await async_offload(*lifecycle_, rt, std::move(wrapped),
-                                              net::as_tuple(net::use_awaitable));
+    auto [ec, error] =
+        co_await async_offload(*lifecycle_, rt, wrapped, net::as_tuple(net::use_awaitable));
     if (error) std::rethrow_exception(error);
     if (ec) throw std::system_error(ec);
 }

@@ -61,6 +61,12 @@ public:
         cv_.notify_all();
     }
     void answer_with(unsigned status) { status_ = status; }
+    // The body (and its Content-Type, when not empty) of every answer from now on; "ok\n" before.
+    void answer_body(std::string body, std::string content_type = "") {
+        std::lock_guard lock(mu_);
+        body_ = std::move(body);
+        content_type_ = std::move(content_type);
+    }
 
     std::vector<record> records() {
         std::lock_guard lock(mu_);
@@ -139,7 +145,11 @@ private:
                 return;
             }
             http::response<http::string_body> res{static_cast<http::status>(status_.load()), 11};
-            res.body() = "ok\n";
+            {
+                std::lock_guard lock(mu_);
+                res.body() = body_;
+                if (!content_type_.empty()) res.set(http::field::content_type, content_type_);
+            }
             res.keep_alive(req.keep_alive());
             res.prepare_payload();
             http::write(s, res, ec);
@@ -162,6 +172,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool released_ = false;
+    std::string body_ = "ok\n", content_type_;  // guarded by mu_
     std::vector<record> records_;
     std::list<std::thread> threads_;
 };

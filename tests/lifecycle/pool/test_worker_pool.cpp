@@ -275,31 +275,31 @@ TEST_CASE("offload: when the lifecycle closes, its running item's stop token fir
     fixture f;
     lifecycle_limits limits;
     limits.budget.wall = 50ms;
-    // Shared with the item, which may outlive this test's frame by a little.
-    auto token_fired = std::make_shared<std::atomic<bool>>(false);
+    // The pool is stopped (joined) before this frame ends, so the item may point here.
+    std::atomic<bool> token_fired{false};
     std::string error;
     {
         auto lc = f.start_request(limits);
-        lc->ctx().wait_until("long",
-                             [](context& ctx, std::shared_ptr<std::atomic<bool>> fired,
-                                std::string& error) -> net::awaitable<void> {
-                                 try {
-                                     co_await ctx.offload([fired](std::stop_token st) {
-                                         latch never;
-                                         never.wait(st);
-                                         *fired = st.stop_requested();
-                                     });
-                                 } catch (const std::system_error& e) {
-                                     error = e.code().message();
-                                     throw;
-                                 }
-                             }(lc->ctx(), token_fired, error));
+        lc->ctx().wait_until(
+            "long",
+            [](context& ctx, std::atomic<bool>* fired, std::string& error) -> net::awaitable<void> {
+                try {
+                    co_await ctx.offload([fired](std::stop_token st) {
+                        latch never;
+                        never.wait(st);
+                        *fired = st.stop_requested();
+                    });
+                } catch (const std::system_error& e) {
+                    error = e.code().message();
+                    throw;
+                }
+            }(lc->ctx(), &token_fired, error));
         lc->flushed(std::chrono::steady_clock::now());
     }
     f.ioc.run();
     CHECK(f.counters.get(outcome::cancelled_wall_budget) == 1);
     CHECK(error == make_error_code(errc::offload_cancelled).message());
-    CHECK(eventually([&] { return token_fired->load(); }));
+    CHECK(eventually([&] { return token_fired.load(); }));
     CHECK(eventually([&] { return f.pool.get_stats().busy == 0; }));
     CHECK(f.pool.get_stats().cancelled == 1);
 }
@@ -307,7 +307,7 @@ TEST_CASE("offload: when the lifecycle closes, its running item's stop token fir
 TEST_CASE("offload: a queued item cancelled with its request never runs", "[pool][cancel]") {
     fixture f(small(0, 1));
     latch hold;
-    auto queued_ran = std::make_shared<std::atomic<bool>>(false);
+    std::atomic<bool> queued_ran{false};
     // The only pool thread is busy with an item of no request.
     f.pool.submit([&](std::stop_token) { hold.wait(); }, [](auto&) {});
     REQUIRE(eventually([&] { return f.pool.get_stats().busy == 1; }));
@@ -315,18 +315,17 @@ TEST_CASE("offload: a queued item cancelled with its request never runs", "[pool
     limits.budget.wall = 50ms;
     {
         auto lc = f.start_request(limits);
-        lc->ctx().wait_until(
-            "queued",
-            [](context& ctx, std::shared_ptr<std::atomic<bool>> ran) -> net::awaitable<void> {
-                co_await ctx.offload([ran] { *ran = true; });
-            }(lc->ctx(), queued_ran));
+        lc->ctx().wait_until("queued",
+                             [](context& ctx, std::atomic<bool>* ran) -> net::awaitable<void> {
+                                 co_await ctx.offload([ran] { *ran = true; });
+                             }(lc->ctx(), &queued_ran));
         lc->flushed(std::chrono::steady_clock::now());
     }
     f.ioc.run();  // the wall budget cancels the task while its item waits in the queue
     hold.open = true;
     CHECK(eventually([&] { return f.pool.get_stats().completed == 1; }));
     f.pool.stop();
-    CHECK_FALSE(queued_ran->load());
+    CHECK_FALSE(queued_ran.load());
     CHECK(f.counters.get(outcome::cancelled_wall_budget) == 1);
     CHECK(f.pool.get_stats().cancelled == 1);
 }
