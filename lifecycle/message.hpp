@@ -33,6 +33,11 @@ struct response {
     std::string_view payload() const { return body.empty() ? body_ref : std::string_view(body); }
 };
 
+// Statuses whose responses never have a body (RFC 9110 §6.4.1).
+inline bool bodyless_status(unsigned status) {
+    return status < 200 || status == 204 || status == 304;
+}
+
 // A response with a short plain-text body. `body` must outlive the write (a literal).
 inline response text_response(unsigned status, std::string_view body) {
     response res;

@@ -97,7 +97,6 @@ public:
     void stop();
 
     stats get_stats() const;
-    const settings& config() const { return settings_; }
 
 private:
     struct thread_slot {

@@ -4,16 +4,12 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "server/http/header_text.hpp"
+
 namespace edged::server {
 namespace {
 
 namespace beast = boost::beast;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths.
 std::optional<int> parse_q(std::string_view v) {
@@ -40,17 +36,17 @@ struct entry {
 std::optional<entry> parse_element(std::string_view element) {
     entry e;
     const auto semi = element.find(';');
-    e.coding = trim(element.substr(0, semi));
+    e.coding = trim_ows(element.substr(0, semi));
     if (e.coding.empty()) return std::nullopt;
     std::string_view params = semi == std::string_view::npos ? "" : element.substr(semi + 1);
     while (!params.empty()) {
         const auto next = params.find(';');
-        std::string_view p = trim(params.substr(0, next));
+        std::string_view p = trim_ows(params.substr(0, next));
         params = next == std::string_view::npos ? "" : params.substr(next + 1);
         const auto eq = p.find('=');
         if (eq == std::string_view::npos) return std::nullopt;
-        if (beast::iequals(trim(p.substr(0, eq)), "q")) {
-            auto q = parse_q(trim(p.substr(eq + 1)));
+        if (beast::iequals(trim_ows(p.substr(0, eq)), "q")) {
+            auto q = parse_q(trim_ows(p.substr(eq + 1)));
             if (!q) return std::nullopt;
             e.q = *q;
         }
@@ -69,7 +65,7 @@ std::string_view negotiate_encoding(std::string_view field, bool present,
         const auto comma = field.find(',');
         const std::string_view element = field.substr(0, comma);
         field = comma == std::string_view::npos ? "" : field.substr(comma + 1);
-        if (trim(element).empty()) continue;
+        if (trim_ows(element).empty()) continue;
         auto e = parse_element(element);
         if (!e) continue;
         if (e->coding == "*") {

@@ -4,22 +4,13 @@
 #include <boost/beast/http/field.hpp>
 
 #include "server/compress/accept_encoding.hpp"
+#include "server/http/header_text.hpp"
 
 namespace edged::server {
 namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool has_no_body(unsigned status) {
-    return status < 200 || status == 204 || status == 304;
-}
 
 }  // namespace
 
@@ -38,7 +29,7 @@ std::string_view compression::choose(const lifecycle::request& req) const {
 }
 
 bool compression::type_listed(std::string_view content_type) const {
-    const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+    const std::string_view media = trim_ows(content_type.substr(0, content_type.find(';')));
     const auto slash = media.find('/');
     if (slash == std::string_view::npos) return false;
     for (const auto& t : cfg_.types) {
@@ -55,7 +46,7 @@ bool compression::type_listed(std::string_view content_type) const {
 }
 
 bool compression::eligible(const lifecycle::request& req, const lifecycle::response& res) const {
-    if (req.method() == http::verb::head || has_no_body(res.status)) return false;
+    if (req.method() == http::verb::head || lifecycle::bodyless_status(res.status)) return false;
     if (res.payload().size() < cfg_.min_bytes) return false;
     if (find_header(res, "content-encoding")) return false;
     const auto type = find_header(res, "content-type");
@@ -74,7 +65,7 @@ std::optional<std::string_view> find_header(const lifecycle::response& res, std:
         block = end == std::string_view::npos ? "" : block.substr(end + 2);
         const auto colon = line.find(':');
         if (colon != std::string_view::npos && beast::iequals(line.substr(0, colon), name))
-            return trim(line.substr(colon + 1));
+            return trim_ows(line.substr(colon + 1));
     }
     for (const auto& [n, v] : res.headers)
         if (beast::iequals(n, name)) return std::string_view(v);

@@ -34,4 +34,11 @@ constexpr bool is_safe_header_value(std::string_view value) {
     return true;
 }
 
+// `s` without the optional whitespace (SP, HTAB) around a field value or list element.
+constexpr std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
 }  // namespace edged::server

@@ -38,17 +38,13 @@ const status_lines& lines() {
     return table;
 }
 
-bool has_no_body(unsigned status) {
-    return status < 200 || status == 204 || status == 304;
-}
-
 }  // namespace
 
 std::size_t append_response(std::string& out, const lifecycle::response& res,
                             const response_meta& meta) {
     using namespace std::string_view_literals;
     const std::string_view body = res.payload();
-    const bool bodyless = has_no_body(res.status);
+    const bool bodyless = lifecycle::bodyless_status(res.status);
 
     out += lines().get(res.status);
     out += "Server: edged\r\nDate: "sv;

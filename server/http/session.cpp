@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "lifecycle/log.hpp"
+#include "server/http/header_text.hpp"
 #include "server/http/request_target.hpp"
 #include "server/http/response_writer.hpp"
 
@@ -64,11 +65,6 @@ bool iequals(std::string_view a, std::string_view b) {
     return beast::iequals(a, b);
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 }  // namespace
 
 session::session(session_host& host, tcp::socket socket, tcp::endpoint remote)
@@ -191,8 +187,8 @@ bool session::parse_header(std::size_t header_len) {
     // Transfer-Encoding: only a single "chunked" is accepted; anything else cannot be framed
     // safely (RFC 9112 §6.1). Beast already refuses it together with Content-Length.
     if (fields_.transfer_encodings > 0 &&
-        (fields_.transfer_encodings > 1 || !iequals(trim(fields_.transfer_encoding), "chunked") ||
-         req.version() < 11)) {
+        (fields_.transfer_encodings > 1 ||
+         !iequals(trim_ows(fields_.transfer_encoding), "chunked") || req.version() < 11)) {
         fail(400);
         return false;
     }
@@ -255,7 +251,7 @@ session::parse_status session::try_parse() {
 
         auto& req = parser_->get();
         if (fields_.expect) {
-            if (!iequals(trim(*fields_.expect), "100-continue")) {
+            if (!iequals(trim_ows(*fields_.expect), "100-continue")) {
                 fail(417);
                 return parse_status::failed;
             }
