@@ -129,7 +129,14 @@ void session::on_tick(clock::time_point now) {
 
 void session::shut_down() {
     shutting_down_ = true;
-    if (phase_ == phase::idle && in_.size() == 0) close_socket();
+    if (phase_ == phase::idle && !request_waiting()) close_socket();
+}
+
+bool session::request_waiting() {
+    if (in_.size() > 0) return true;
+    error_code ec;
+    auto n = socket_.available(ec);
+    return !ec && n > 0;
 }
 
 void session::close_now() {
@@ -464,7 +471,7 @@ net::awaitable<void> session::run() {
         }
         if (phase_ == phase::closed) break;
         if (in_.size() == 0 && !header_done_) {
-            if (shutting_down_ || host_.shutting_down) break;
+            if ((shutting_down_ || host_.shutting_down) && !request_waiting()) break;
             // A new connection gets header_read to send its first request; a kept-alive one idle.
             set_phase(phase::idle, first ? cfg.timeouts.header_read : cfg.timeouts.idle);
         } else if (phase wanted = header_done_ ? phase::body : phase::header; phase_ != wanted) {

@@ -88,6 +88,9 @@ private:
     net::awaitable<void> reject_and_close(unsigned status);
     void set_phase(phase p, std::chrono::milliseconds timeout);
     void close_socket();
+    // Bytes of a next request are here: buffered in in_, or already in the socket's receive
+    // buffer. A shutdown serves such a request rather than closing the connection under it.
+    bool request_waiting();
 
     session_host& host_;
     tcp::socket socket_;
