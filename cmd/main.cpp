@@ -93,6 +93,11 @@ int run(edged::config::config cfg, const std::string& path) {
             .unum("tasks_pending", s.tasks_pending)
             .unum("tasks_drained", s.tasks_drained)
             .unum("tasks_cancelled", s.tasks_cancelled)
+            .unum("offload_queued", s.offload_queued)
+            .unum("offload_running", s.offload_running)
+            .unum("offload_completed", s.offload_completed)
+            .unum("offload_failed", s.offload_failed)
+            .unum("offload_cancelled", s.offload_cancelled)
             .num("drain_ms", s.drain_time.count())
             .info();
         log::flush();

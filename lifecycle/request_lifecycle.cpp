@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -133,14 +134,25 @@ response request_lifecycle::respond(const request& req) {
 net::awaitable<response> request_lifecycle::respond_async(const request& req) {
     using namespace boost::asio::experimental::awaitable_operators;
     net::steady_timer timer(runtime_.context(), limits_.handler_timeout);
+    // Never expires: cancel_handler() cancels the wait (as_tuple: that completes, not throws).
+    net::steady_timer stop(runtime_.context(), net::steady_timer::time_point::max());
+    handler_stop_ = &stop;
     // The handler runs on this request's executor (its context, its CPU account). If the timeout
-    // wins, the handler is cancelled, and with it its subrequests.
-    auto result =
-        co_await (net::co_spawn(get_executor(), run_async_handler(req), net::use_awaitable) ||
-                  timer.async_wait(net::use_awaitable));
+    // or cancel_handler() wins, the handler is cancelled, and with it its subrequests and its
+    // offloaded work.
+    auto result = co_await (
+        net::co_spawn(get_executor(), run_async_handler(req), net::use_awaitable) ||
+        timer.async_wait(net::use_awaitable) || stop.async_wait(net::as_tuple(net::use_awaitable)));
+    handler_stop_ = nullptr;
     response res;
     if (result.index() == 0) {
         res = std::move(std::get<0>(result));
+    } else if (result.index() == 2) {
+        res = text_response(503, "connection closed\n");
+        handled_at_ = runtime_.clock().now();
+        handler_settled_ = true;
+        phase_ = phase::responding;
+        co_return res;  // nobody reads it: no response hook
     } else {
         log::event("handler timed out").request_id(ctx_.id()).str("route", ctx_.route()).warn();
         res = text_response(504, "handler timed out\n");
@@ -153,6 +165,10 @@ net::awaitable<response> request_lifecycle::respond_async(const request& req) {
         after_response(req, res);
     }
     co_return res;
+}
+
+void request_lifecycle::cancel_handler() {
+    if (handler_stop_) handler_stop_->cancel();
 }
 
 net::awaitable<response> request_lifecycle::run_async_handler(const request& req) {

@@ -99,6 +99,10 @@ public:
     // request's context and charged to it) under the route's handler timeout; past it the
     // handler is cancelled, with its subrequests, and the answer is 504.
     boost::asio::awaitable<response> respond_async(const request& req);
+    // The connection is being closed under a running asynchronous handler (shutdown past its
+    // grace): the handler is cancelled, with its subrequests and offloaded work, and
+    // respond_async returns a 503 nobody reads. Does nothing when no handler is running.
+    void cancel_handler();
     // The response has been handed to the kernel at `at`: starts the registered tasks, or closes
     // at once when there are none.
     void flushed(clock::time_point at);
@@ -171,6 +175,7 @@ private:
     std::size_t rejected_ = 0;
     std::array<std::uint32_t, outcome_count> outcomes_{};
     boost::asio::steady_timer wall_timer_;
+    boost::asio::steady_timer* handler_stop_ = nullptr;  // while respond_async awaits a handler
     bool cancelling_ = false;
     bool owner_released_ = false;
     bool cpu_check_posted_ = false;

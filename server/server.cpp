@@ -103,6 +103,7 @@ net::awaitable<void> server::shut_down() {
     // 1. Readiness turns 503: the load balancer stops sending new connections.
     state_.ready = false;
     const auto tasks_at_start = lifecycle::mark_shutdown(state_.tasks);
+    const auto pool_at_start = pool_->get_stats();
     lifecycle::log::event("shutdown started")
         .str("drain_delay", config::format_duration(cfg_.shutdown.drain_delay))
         .str("grace", config::format_duration(cfg_.shutdown.grace))
@@ -149,6 +150,14 @@ net::awaitable<void> server::shut_down() {
     summary_.tasks_pending = tasks.pending;
     summary_.tasks_drained = tasks.drained;
     summary_.tasks_cancelled = tasks.cancelled;
+    const auto pool_at_end = pool_->get_stats();
+    summary_.offload_queued = pool_at_start.queued;
+    summary_.offload_running = pool_at_start.busy;
+    summary_.offload_completed = pool_at_end.completed - pool_at_start.completed;
+    summary_.offload_failed = pool_at_end.failed - pool_at_start.failed;
+    // A timed-out item is cancelled by the pool itself (queue_timeout, run_timeout).
+    summary_.offload_cancelled = pool_at_end.cancelled + pool_at_end.timed_out -
+                                 pool_at_start.cancelled - pool_at_start.timed_out;
     summary_.requests = state_.requests.load();
     summary_.connections_accepted = state_.connections_accepted.load();
     summary_.connections_rejected = state_.connections_rejected.load();

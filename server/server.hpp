@@ -42,6 +42,10 @@ struct shutdown_summary {
     std::uint64_t tasks_pending = 0;    // background tasks running when shutdown began
     std::uint64_t tasks_drained = 0;    // background tasks that ended on their own since
     std::uint64_t tasks_cancelled = 0;  // cancelled:shutdown
+    // Offloaded work (ctx.offload) on the worker pool: queued and running when shutdown began,
+    // and how items ended from then until the pool stopped.
+    std::uint64_t offload_queued = 0, offload_running = 0;
+    std::uint64_t offload_completed = 0, offload_failed = 0, offload_cancelled = 0;
     std::chrono::milliseconds drain_time{0};
 };
 

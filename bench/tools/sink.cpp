@@ -9,6 +9,9 @@
 // library + POSIX (Linux) only.
 //
 //   sink --port 0 --hold-ms 50     prints "port NNNN" on stdout once listening
+//   sink --hold-ms 0 --body-file doc.json --content-type application/json
+//                                  answers every request with that document instead (the origin
+//                                  of bench/compress.sh)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,7 +56,8 @@ std::vector<conn> conns;
 std::deque<held> queue;
 std::uint64_t received = 0, answered = 0, open_conns = 0, max_held = 0, max_conns = 0;
 std::uint64_t held_now = 0;
-const std::string_view ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+// The answer to every held request: 200 with an empty body, or --body-file's bytes.
+std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
 [[noreturn]] void die(const char* what) {
     std::perror(what);
@@ -133,10 +137,12 @@ bool parse(int fd, std::chrono::milliseconds hold) {
         }
         std::string_view head = in.substr(0, end + 2);
         std::size_t body = 0;
-        for (std::size_t line = head.find("\r\n"); line != std::string_view::npos && line + 2 < head.size();) {
+        for (std::size_t line = head.find("\r\n");
+             line != std::string_view::npos && line + 2 < head.size();) {
             std::size_t next = head.find("\r\n", line + 2);
             std::string_view field = head.substr(line + 2, next - line - 2);
-            if (iequals_prefix(field, "content-length:")) body = std::strtoull(field.data() + 15, nullptr, 10);
+            if (iequals_prefix(field, "content-length:"))
+                body = std::strtoull(field.data() + 15, nullptr, 10);
             line = next;
         }
         if (in.size() < end + 4 + body) break;  // body not complete yet
@@ -226,6 +232,8 @@ int main(int argc, char** argv) {
     int port = 0;
     long hold_ms = 50;
     const char* host = "127.0.0.1";
+    const char* body_file = nullptr;
+    const char* content_type = "application/octet-stream";
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
         if (a == "--port" && i + 1 < argc)
@@ -234,10 +242,26 @@ int main(int argc, char** argv) {
             hold_ms = std::atol(argv[++i]);
         else if (a == "--host" && i + 1 < argc)
             host = argv[++i];
+        else if (a == "--body-file" && i + 1 < argc)
+            body_file = argv[++i];
+        else if (a == "--content-type" && i + 1 < argc)
+            content_type = argv[++i];
         else {
-            std::fprintf(stderr, "usage: sink [--host 127.0.0.1] [--port 0] [--hold-ms 50]\n");
+            std::fprintf(stderr,
+                         "usage: sink [--host 127.0.0.1] [--port 0] [--hold-ms 50] "
+                         "[--body-file F [--content-type T]]\n");
             return 2;
         }
+    }
+    if (body_file) {
+        std::FILE* f = std::fopen(body_file, "rb");
+        if (!f) die(body_file);
+        std::string body;
+        char chunk[65536];
+        for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;) body.append(chunk, n);
+        std::fclose(f);
+        ok = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(content_type) +
+             "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     }
     signal(SIGPIPE, SIG_IGN);
     const auto hold = std::chrono::milliseconds(hold_ms);
@@ -273,12 +297,15 @@ int main(int argc, char** argv) {
         if (queue.empty()) {
             n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), -1);
         } else {
-            auto left = std::max(clock_type::duration::zero(), queue.front().due - clock_type::now());
+            auto left =
+                std::max(clock_type::duration::zero(), queue.front().due - clock_type::now());
             auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
             n = -1;
             if (have_pwait2) {
-                timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-                n = epoll_pwait2(epfd, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+                timespec ts{static_cast<time_t>(ns / 1000000000),
+                            static_cast<long>(ns % 1000000000)};
+                n = epoll_pwait2(epfd, events.data(), static_cast<int>(events.size()), &ts,
+                                 nullptr);
                 if (n < 0 && errno == ENOSYS) have_pwait2 = false;
             }
             if (!have_pwait2)  // round up: never answer early

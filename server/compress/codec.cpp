@@ -3,46 +3,88 @@
 #include <brotli/encode.h>
 #include <zlib.h>
 
-#include <stdexcept>
+#include <algorithm>
+#include <memory>
 
 namespace edged::server {
 namespace {
 
-std::string gzip(std::string_view data, int level) {
+constexpr std::size_t block = 64 * 1024;
+
+std::string gzip(std::string_view data, int level, const std::stop_token& stop) {
     z_stream zs{};
     // windowBits 15 + 16: a gzip wrapper (RFC 1952), not zlib's.
     if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         throw std::runtime_error("gzip: deflateInit2 failed");
+    std::unique_ptr<z_stream, decltype(&deflateEnd)> guard(&zs, &deflateEnd);
+    // deflateBound for the whole body: the output nearly always fits; it grows if not.
     std::string out(deflateBound(&zs, static_cast<uLong>(data.size())), '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    zs.avail_in = static_cast<uInt>(data.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    const int rc = deflate(&zs, Z_FINISH);
-    const auto written = zs.total_out;
-    deflateEnd(&zs);
-    if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate failed");
-    out.resize(written);
+    std::size_t offset = 0;
+    for (;;) {
+        if (stop.stop_requested()) throw encode_stopped();
+        const std::size_t n = std::min(block, data.size() - offset);
+        const bool last = offset + n == data.size();
+        zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + offset));
+        zs.avail_in = static_cast<uInt>(n);
+        for (;;) {
+            if (zs.total_out == out.size()) out.resize(out.size() * 2 + 1024);
+            zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+            zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+            const int rc = deflate(&zs, last ? Z_FINISH : Z_NO_FLUSH);
+            if (rc == Z_STREAM_ERROR) throw std::runtime_error("gzip: deflate failed");
+            if (last ? rc == Z_STREAM_END : zs.avail_in == 0 && zs.avail_out != 0) break;
+        }
+        offset += n;
+        if (last) break;
+    }
+    out.resize(zs.total_out);
     return out;
 }
 
-std::string brotli(std::string_view data, int quality) {
-    std::size_t size = BrotliEncoderMaxCompressedSize(data.size());
-    if (size == 0) size = data.size() + 1024;
-    std::string out(size, '\0');
-    if (!BrotliEncoderCompress(quality, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, data.size(),
-                               reinterpret_cast<const std::uint8_t*>(data.data()), &size,
-                               reinterpret_cast<std::uint8_t*>(out.data())))
-        throw std::runtime_error("br: BrotliEncoderCompress failed");
-    out.resize(size);
-    return out;
+std::string brotli(std::string_view data, int quality, const std::stop_token& stop) {
+    std::unique_ptr<BrotliEncoderState, decltype(&BrotliEncoderDestroyInstance)> state(
+        BrotliEncoderCreateInstance(nullptr, nullptr, nullptr), &BrotliEncoderDestroyInstance);
+    if (!state) throw std::runtime_error("br: BrotliEncoderCreateInstance failed");
+    BrotliEncoderSetParameter(state.get(), BROTLI_PARAM_QUALITY,
+                              static_cast<std::uint32_t>(quality));
+    BrotliEncoderSetParameter(
+        state.get(), BROTLI_PARAM_SIZE_HINT,
+        static_cast<std::uint32_t>(std::min<std::size_t>(data.size(), 1u << 30)));
+    std::string out;
+    out.reserve(data.size() / 4 + 1024);
+    const auto* next_in = reinterpret_cast<const std::uint8_t*>(data.data());
+    std::size_t offset = 0;
+    for (;;) {
+        if (stop.stop_requested()) throw encode_stopped();
+        const std::size_t n = std::min(block, data.size() - offset);
+        std::size_t avail_in = n;
+        const bool last = offset + n == data.size();
+        const auto op = last ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS;
+        // Feed the block, and take what the encoder has made, until it holds no more input (and,
+        // on the last block, until it is finished).
+        for (;;) {
+            std::size_t avail_out = 0;
+            if (!BrotliEncoderCompressStream(state.get(), op, &avail_in, &next_in, &avail_out,
+                                             nullptr, nullptr))
+                throw std::runtime_error("br: BrotliEncoderCompressStream failed");
+            std::size_t size = 0;
+            const std::uint8_t* made = BrotliEncoderTakeOutput(state.get(), &size);
+            out.append(reinterpret_cast<const char*>(made), size);
+            if (last ? BrotliEncoderIsFinished(state.get()) != 0
+                     : avail_in == 0 && BrotliEncoderHasMoreOutput(state.get()) == 0)
+                break;
+        }
+        offset += n;
+        if (last) return out;
+    }
 }
 
 }  // namespace
 
-std::string encode(std::string_view coding, std::string_view data, int level) {
-    if (coding == "gzip") return gzip(data, level);
-    if (coding == "br") return brotli(data, level);
+std::string encode(std::string_view coding, std::string_view data, int level,
+                   std::stop_token stop) {
+    if (coding == "gzip") return gzip(data, level, stop);
+    if (coding == "br") return brotli(data, level, stop);
     throw std::invalid_argument("unknown content coding " + std::string(coding));
 }
 

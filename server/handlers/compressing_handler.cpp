@@ -32,7 +32,10 @@ boost::asio::awaitable<lifecycle::response> compressing_handler::handle_async(
     const int level = compression_.level(coding);
     std::error_code skipped;
     try {
-        auto job = [body, coding, level] { return encode(coding, *body, level); };
+        // Honours its stop token between 64 KiB blocks: a cancelled request stops its work.
+        auto job = [body, coding, level](std::stop_token stop) {
+            return encode(coding, *body, level, stop);
+        };
         res.body = co_await ctx.offload(std::move(job));
         res.body_ref = {};
         res.headers.emplace_back("Content-Encoding", std::string(coding));

@@ -141,6 +141,11 @@ bool session::request_waiting() {
 
 void session::close_now() {
     close_socket();
+    // A handler still running for this connection (a proxy waiting on its upstream, work on
+    // the pool) is cancelled: nobody will read its answer.
+    // (The one awaiting respond_async sits at exchanges_[batch_], not yet counted in the batch.)
+    for (auto& ex : exchanges_)
+        if (ex.lc) ex.lc->cancel_handler();
 }
 
 void session::close_socket() {

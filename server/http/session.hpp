@@ -49,7 +49,7 @@ public:
     // The process is shutting down: an idle session closes now, a busy one after its current
     // response (sent with Connection: close).
     void shut_down();
-    // Closes the socket at once (the shutdown grace ran out).
+    // Closes the socket at once (the shutdown grace ran out) and cancels a running handler.
     void close_now();
 
 private:

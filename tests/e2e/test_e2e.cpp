@@ -343,3 +343,140 @@ routes:
     CHECK(lc.at("completed") == 1);
     CHECK(lc.at("cancelled:shutdown") == 1);
 }
+
+namespace {
+
+// A JSON document of about `size` bytes that compresses the way real API answers do.
+std::string json_body(std::size_t size) {
+    std::string doc = "[";
+    for (unsigned i = 0; doc.size() < size; ++i) {
+        if (i) doc += ',';
+        doc.append("{\"id\":").append(std::to_string(i));
+        doc.append(",\"name\":\"item-").append(std::to_string(i * 7919 % 10007));
+        doc.append("\",\"score\":").append(std::to_string(i * 31 % 997)).append("}");
+    }
+    return doc + "]";
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The JSON of GET /stats on the admin port.
+nlohmann::json admin_stats(std::uint16_t admin_port) {
+    raw_client c(admin_port);
+    c.send(get_request("/stats"));
+    return nlohmann::json::parse(c.read().body());
+}
+
+}  // namespace
+
+TEST_CASE("curl --compressed against compressing routes gets the original bytes back",
+          "[e2e][compress]") {
+    const char* curl = "/usr/bin/curl";
+    REQUIRE(::access(curl, X_OK) == 0);  // the deps script installs it
+    const std::string doc = json_body(300 * 1024);
+    sink_server origin;
+    origin.answer_body(doc, "application/json");
+    const std::string doc_path = write_config("doc.json", doc);
+    const std::string cfg = R"(
+server: { listen: ["127.0.0.1:0"], threads: 1 }
+admin: { listen: "127.0.0.1:0" }
+upstreams:
+  origin: { url: "http://127.0.0.1:)" +
+                            std::to_string(origin.port()) +
+                            R"(" }
+routes:
+  - name: file
+    match: { path: /file }
+    handler: { static: { file: )" +
+                            doc_path +
+                            R"(, headers: { Content-Type: application/json } } }
+    compress: {}
+  - name: api
+    match: { prefix: /api/ }
+    handler: { proxy: { upstream: origin } }
+    compress: { encodings: [gzip, br] }
+)";
+    process edged({EDGED_BINARY, "--config", write_config("compress.yaml", cfg)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    REQUIRE(!listening.empty());
+    const std::string base = "http://127.0.0.1:" + std::to_string(port_from(listening));
+    for (const std::string path : {"/file", "/api/doc"}) {
+        INFO(path);
+        const std::string headers = write_config("curl.headers", "");
+        const std::string body = write_config("curl.body", "");
+        process client({curl, "-sS", "--compressed", "-D", headers, "-o", body, base + path});
+        REQUIRE(client.wait_exit(20s) == 0);
+        std::string head = slurp(headers);
+        for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        INFO(head);
+        CHECK(head.find("http/1.1 200") == 0);
+        // curl asks for what it can decode (gzip and, as Debian builds it, br).
+        CHECK(std::regex_search(head, std::regex("\r\ncontent-encoding: (gzip|br)\r\n")));
+        CHECK(head.find("\r\nvary: accept-encoding\r\n") != std::string::npos);
+        CHECK(slurp(body) == doc);  // curl decoded it
+    }
+    edged.signal(SIGTERM);
+    CHECK(edged.wait_exit(15s) == 0);
+}
+
+TEST_CASE("SIGTERM with queued and running offloaded work exits 0 with the items counted",
+          "[e2e][pool]") {
+    // One pool thread and Brotli's slowest quality on a few MiB: the first response's compression
+    // runs for a long while, and the others wait in the queue behind it.
+    sink_server origin;
+    origin.answer_body(json_body(3 * 1024 * 1024), "application/json");
+    const std::string cfg = R"(
+server: { listen: ["127.0.0.1:0"], threads: 1, timeouts: { handler: 60s } }
+admin: { listen: "127.0.0.1:0" }
+shutdown: { drain_delay: 0s, grace: 200ms }
+worker_pool: { min_threads: 1, max_threads: 1, queue: 8, queue_timeout: 60s, run_timeout: 60s }
+upstreams:
+  origin: { url: "http://127.0.0.1:)" +
+                            std::to_string(origin.port()) +
+                            R"(" }
+lifecycle: { cpu_budget: 60s }
+routes:
+  - name: api
+    match: { prefix: /api/ }
+    handler: { proxy: { upstream: origin } }
+    compress: { encodings: [br], br_level: 11 }
+)";
+    process edged({EDGED_BINARY, "--config", write_config("offload.yaml", cfg)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    std::string admin_line = edged.wait_line("\"msg\":\"admin listening\"");
+    REQUIRE(!listening.empty());
+    REQUIRE(!admin_line.empty());
+    const auto port = port_from(listening);
+    const auto admin_port = port_from(admin_line);
+
+    std::vector<std::unique_ptr<raw_client>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<raw_client>(port, 30s));
+        clients.back()->send("GET /api/" + std::to_string(i) +
+                             " HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br\r\n\r\n");
+    }
+    REQUIRE(eventually(
+        [&] {
+            auto pool = admin_stats(admin_port).at("worker_pool");
+            return pool.at("busy") == 1 && pool.at("queued") == 2;
+        },
+        20s));
+
+    edged.signal(SIGTERM);
+    CHECK(edged.wait_exit(30s) == 0);
+    std::string summary = edged.wait_line("shutdown complete", 1s);
+    INFO(edged.output());
+    REQUIRE(!summary.empty());
+    auto j = nlohmann::json::parse(summary);
+    CHECK(j.at("offload_running") == 1);
+    CHECK(j.at("offload_queued") == 2);
+    // Past the grace every request is closed and its offloaded work cancelled: the running item
+    // stops at its next block, the queued ones never run.
+    CHECK(j.at("offload_cancelled") == 3);
+    CHECK(j.at("offload_completed") == 0);
+    CHECK(j.at("connections_closed_at_grace") == 3);
+    for (auto& c : clients) CHECK(c->closed_by_peer());
+}

@@ -109,6 +109,29 @@ TEST_CASE("codecs: gzip and br decode to the original with zlib and Brotli", "[c
             CHECK(decode(coding, packed, doc.size()) == doc);
         }
         CHECK(decode(coding, encode(coding, "", 6), 0).empty());
+        // Bytes that do not compress (the output outgrows the input) across several blocks.
+        std::string noise(3 * 64 * 1024 + 1, '\0');
+        std::uint32_t x = 2463534242u;
+        for (auto& ch : noise) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            ch = static_cast<char>(x);
+        }
+        CHECK(decode(coding, encode(coding, noise, 1), noise.size()) == noise);
+    }
+}
+
+TEST_CASE("codecs: a stop token that fired ends the encoding with encode_stopped",
+          "[compress][codec]") {
+    std::stop_source stop;
+    stop.request_stop();
+    for (const std::string coding : {"gzip", "br"}) {
+        INFO(coding);
+        CHECK_THROWS_AS(encode(coding, json_document(1024), 6, stop.get_token()),
+                        edged::server::encode_stopped);
+        // A token that did not fire changes nothing.
+        std::stop_source idle;
+        const std::string doc = json_document(150 * 1024);
+        CHECK(decode(coding, encode(coding, doc, 6, idle.get_token()), doc.size()) == doc);
     }
 }
 
