@@ -128,11 +128,34 @@ struct proxy_handler {
     std::size_t max_response_bytes = 8 * 1024 * 1024;
 };
 
+// An async job route: 202 and a job id at once, the request forwarded to `upstream` in the
+// background, its status and result at jobs.prefix + id.
 struct job_handler {
     std::string upstream;
-    duration timeout = 60s;
-    duration ttl = 10min;
-    std::size_t max_jobs = 10000;
+    duration timeout = 60s;        // the job's whole upstream exchange
+    duration ttl = 10min;          // a finished job (and an Idempotency-Key) is kept this long
+    std::size_t max_jobs = 10000;  // unfinished jobs of this route in this process
+    std::size_t result_bytes = 1024 * 1024;  // body kept in the result; more is cut (truncated)
+    std::size_t max_response_bytes = 8 * 1024 * 1024;  // larger upstream bodies fail the job
+};
+
+struct redis_config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    unsigned db = 0;
+    std::string key_prefix = "edged:";
+    duration timeout = 1s;                // connect and each command; past it Redis is unavailable
+    duration lease = 10s;                 // a replica renews its jobs' leases every lease / 3
+    duration reconnect_interval = 500ms;  // at most one connect attempt per thread this often
+};
+
+struct jobs_config {
+    std::string store = "memory";  // memory | redis
+    std::string prefix = "/tasks/";
+    std::size_t concurrency = 64;  // running jobs per I/O thread; the others wait (pending)
+    duration max_wait = 30s;       // the longest ?wait= and Prefer: wait= may hold an answer
+    duration retry_after = 1s;     // Retry-After on 202 and 503
+    redis_config redis;
 };
 
 using handler_config = std::variant<static_handler, redirect_handler, proxy_handler, job_handler>;
@@ -194,6 +217,7 @@ struct config {
     log_config log;
     lifecycle_config lifecycle;
     worker_pool_config worker_pool;
+    jobs_config jobs;
     std::vector<upstream_config> upstreams;  // in file order
     std::vector<route_config> routes;        // in file order; first match wins
 

@@ -108,6 +108,37 @@ std::optional<listen_address> parse_listen(std::string_view text) {
     return a;
 }
 
+// A Redis server's address: host[:port] by Boost.URL's authority grammar; a name is resolved
+// when edged connects.
+bool parse_redis_address(std::string_view text, redis_config& out) {
+    auto authority = boost::urls::parse_authority(text);
+    if (!authority || authority->has_userinfo() || authority->host().empty()) return false;
+    std::string host;
+    switch (authority->host_type()) {
+        case boost::urls::host_type::ipv4:
+            host = authority->host_ipv4_address().to_string();
+            break;
+        case boost::urls::host_type::ipv6:
+            host = authority->host_ipv6_address().to_string();
+            break;
+        case boost::urls::host_type::name:
+            host = authority->host_name();
+            if (!is_hostname(host)) return false;
+            break;
+        default:
+            return false;
+    }
+    std::uint16_t port = 6379;
+    if (authority->has_port()) {
+        auto p = port_of(authority->port(), 1);
+        if (!p) return false;
+        port = *p;
+    }
+    out.host = std::move(host);
+    out.port = port;
+    return true;
+}
+
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -368,6 +399,7 @@ private:
     void read_server(const node* n, server_config& out);
     void read_lifecycle(const node* n, lifecycle_config& out);
     void read_worker_pool(const node* n, worker_pool_config& out);
+    void read_jobs(const node* n, jobs_config& out);
     void read_upstreams(const node* n, std::vector<upstream_config>& out);
     void read_routes(const node* n, std::vector<route_config>& out);
     bool read_route(const node& n, const std::string& path, route_config& out);
@@ -402,9 +434,9 @@ config validator::run(const node& root) {
     c.server.listen.push_back(*parse_listen("0.0.0.0:8080"));
     c.admin.listen = *parse_listen("127.0.0.1:9901");
 
-    section top(
-        *this, &root, "",
-        {"server", "admin", "shutdown", "log", "lifecycle", "worker_pool", "upstreams", "routes"});
+    section top(*this, &root, "",
+                {"server", "admin", "shutdown", "log", "lifecycle", "worker_pool", "jobs",
+                 "upstreams", "routes"});
     if (!top.ok()) return c;
 
     read_server(top.get("server"), c.server);
@@ -436,6 +468,7 @@ config validator::run(const node& root) {
 
     read_lifecycle(top.get("lifecycle"), c.lifecycle);
     read_worker_pool(top.get("worker_pool"), c.worker_pool);
+    read_jobs(top.get("jobs"), c.jobs);
     // Upstreams before routes, whatever the file order, so routes can be checked against them.
     read_upstreams(top.get("upstreams"), c.upstreams);
     read_routes(top.get("routes"), c.routes);
@@ -551,6 +584,53 @@ void validator::read_worker_pool(const node* n, worker_pool_config& out) {
     read_dur(s, "queue_timeout", out.queue_timeout, false);
     read_dur(s, "run_timeout", out.run_timeout, false);
     read_int(s, "nice", out.nice, 0, 19);
+}
+
+void validator::read_jobs(const node* n, jobs_config& out) {
+    section s(*this, n, "jobs",
+              {"store", "prefix", "concurrency", "max_wait", "retry_after", "redis"});
+    if (const node* v = s.get("store")) {
+        if (auto store = str(*v, s.key("store"))) {
+            if (*store == "memory" || *store == "redis")
+                out.store = *store;
+            else
+                error(v->line, s.key("store"),
+                      "unknown store " + quote(*store) + ": expected memory or redis");
+        }
+    }
+    if (const node* v = s.get("prefix")) {
+        if (auto p = str(*v, s.key("prefix"))) {
+            if (p->size() < 2 || p->front() != '/' || p->back() != '/' ||
+                p->find_first_of("?#% \t") != std::string::npos)
+                error(v->line, s.key("prefix"),
+                      "invalid prefix " + quote(*p) +
+                          ": expected a path that starts and ends "
+                          "with '/', such as /tasks/");
+            else
+                out.prefix = *p;
+        }
+    }
+    read_int(s, "concurrency", out.concurrency, 1, 100'000);
+    read_dur(s, "max_wait", out.max_wait, true);
+    read_dur(s, "retry_after", out.retry_after, true);
+    section r(*this, s.get("redis"), s.key("redis"),
+              {"address", "db", "key_prefix", "timeout", "lease", "reconnect_interval"});
+    if (const node* v = r.get("address")) {
+        if (auto text = str(*v, r.key("address"))) {
+            if (!parse_redis_address(*text, out.redis))
+                error(v->line, r.key("address"),
+                      "invalid address " + quote(*text) +
+                          ": expected host:port (a name or an IP address; the port defaults to "
+                          "6379), such as redis:6379 or 127.0.0.1:6379");
+        }
+    }
+    read_int(r, "db", out.redis.db, 0, 65535);
+    if (const node* v = r.get("key_prefix")) {
+        if (auto k = str(*v, r.key("key_prefix"))) out.redis.key_prefix = *k;
+    }
+    read_dur(r, "timeout", out.redis.timeout, false);
+    read_dur(r, "lease", out.redis.lease, false);
+    read_dur(r, "reconnect_interval", out.redis.reconnect_interval, true);
 }
 
 // http://host[:port][/base], parsed by Boost.URL. Fills host, port and base_path; returns why
@@ -882,11 +962,19 @@ void validator::read_handler(const section& route, handler_config& out) {
         out = std::move(h);
     } else {
         job_handler h;
-        section j(*this, &body, path, {"upstream", "timeout", "ttl", "max_jobs"});
+        section j(*this, &body, path,
+                  {"upstream", "timeout", "ttl", "max_jobs", "result_bytes", "max_response_bytes"});
         read_upstream_ref(j, h.upstream);
         read_dur(j, "timeout", h.timeout, false);
         read_dur(j, "ttl", h.ttl, false);
         read_int(j, "max_jobs", h.max_jobs, 1, 10'000'000);
+        read_size(j, "result_bytes", h.result_bytes, 0, 64ull * 1024 * 1024);
+        read_size(j, "max_response_bytes", h.max_response_bytes, 1, 1024ull * 1024 * 1024);
+        if (h.result_bytes > h.max_response_bytes)
+            error(j.line(), j.key("result_bytes"),
+                  "out of range: " + format_size(h.result_bytes) +
+                      " is more than max_response_bytes (" + format_size(h.max_response_bytes) +
+                      ")");
         out = std::move(h);
     }
 }

@@ -43,7 +43,9 @@ struct handler_visitor {
                  {{"upstream", h.upstream},
                   {"timeout", format_duration(h.timeout)},
                   {"ttl", format_duration(h.ttl)},
-                  {"max_jobs", h.max_jobs}}}};
+                  {"max_jobs", h.max_jobs},
+                  {"result_bytes", format_size(h.result_bytes)},
+                  {"max_response_bytes", format_size(h.max_response_bytes)}}}};
     }
 };
 
@@ -153,6 +155,19 @@ nlohmann::ordered_json to_ordered_json(const config& c) {
           {"queue_timeout", format_duration(c.worker_pool.queue_timeout)},
           {"run_timeout", format_duration(c.worker_pool.run_timeout)},
           {"nice", c.worker_pool.nice}}},
+        {"jobs",
+         {{"store", c.jobs.store},
+          {"prefix", c.jobs.prefix},
+          {"concurrency", c.jobs.concurrency},
+          {"max_wait", format_duration(c.jobs.max_wait)},
+          {"retry_after", format_duration(c.jobs.retry_after)},
+          {"redis",
+           {{"address", c.jobs.redis.host + ":" + std::to_string(c.jobs.redis.port)},
+            {"db", c.jobs.redis.db},
+            {"key_prefix", c.jobs.redis.key_prefix},
+            {"timeout", format_duration(c.jobs.redis.timeout)},
+            {"lease", format_duration(c.jobs.redis.lease)},
+            {"reconnect_interval", format_duration(c.jobs.redis.reconnect_interval)}}}}},
         {"upstreams", upstreams},
         {"routes", routes},
     };

@@ -13,7 +13,7 @@ constexpr std::string_view over_capacity =
 }  // namespace
 
 io_thread::io_thread(const config::config& cfg, std::shared_ptr<const router> routes,
-                     server_state& state, lifecycle::worker_pool& pool)
+                     server_state& state, lifecycle::worker_pool& pool, jobs::job_service* jobs)
     : cfg_(cfg),
       state_(state),
       host_(ioc_, cfg.server, dispatch_, gate_, state.open_connections),
@@ -22,6 +22,7 @@ io_thread::io_thread(const config::config& cfg, std::shared_ptr<const router> ro
           ioc_, state.tasks, cfg.lifecycle.max_background_tasks,
           lifecycle::system_clock_source::instance(), cfg.lifecycle.background_share, &gate_)),
       upstreams_(std::make_unique<upstream_set>(ioc_, cfg)),
+      jobs_(jobs ? std::make_unique<jobs::job_worker>(ioc_, *upstreams_, gate_, *jobs) : nullptr),
       dispatch_(cfg, std::move(routes), *runtime_, state),
       sweep_(ioc_) {
     runtime_->set_fetcher(upstreams_.get());
@@ -43,7 +44,10 @@ void io_thread::start() {
     guard_.emplace(ioc_.get_executor());
     for (auto& l : listeners_)
         l->start([this](tcp::socket s, tcp::endpoint peer) { on_accept(std::move(s), peer); });
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] {
+        if (jobs_) jobs_->bind_to_this_thread();
+        ioc_.run();
+    });
 }
 
 void io_thread::on_accept(tcp::socket socket, tcp::endpoint peer) {
@@ -113,6 +117,7 @@ void io_thread::stop() {
         sweep_.cancel();
         for (auto& l : listeners_) l->close();
         runtime_->cancel_all(lifecycle::outcome::cancelled_shutdown);
+        if (jobs_) jobs_->cancel_all();  // their final writes still run before the loop ends
         for (auto& s : sessions_) s.close_now();
         guard_.reset();
     });

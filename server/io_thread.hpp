@@ -26,6 +26,7 @@
 #include "server/dispatch.hpp"
 #include "server/http/session.hpp"
 #include "server/http/session_host.hpp"
+#include "server/jobs/job_service.hpp"
 #include "server/listener.hpp"
 #include "server/net.hpp"
 #include "server/router.hpp"
@@ -36,8 +37,9 @@ namespace edged::server {
 
 class io_thread {
 public:
+    // `jobs`: the process's job service, when routes have job handlers.
     io_thread(const config::config& cfg, std::shared_ptr<const router> routes, server_state& state,
-              lifecycle::worker_pool& pool);
+              lifecycle::worker_pool& pool, jobs::job_service* jobs = nullptr);
     ~io_thread();
 
     // Opens a listener on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).
@@ -66,6 +68,7 @@ private:
     // no handler that references them is left.
     std::unique_ptr<lifecycle::runtime> runtime_;
     std::unique_ptr<upstream_set> upstreams_;
+    std::unique_ptr<jobs::job_worker> jobs_;  // null without a job service
     route_dispatcher dispatch_;
     std::vector<std::unique_ptr<listener>> listeners_;
     using session_list =

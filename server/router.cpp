@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "server/handlers/factory.hpp"
+#include "server/handlers/tasks_handler.hpp"
 
 namespace edged::server {
 
@@ -22,15 +23,32 @@ bool route::allows(std::string_view method) const {
     return false;
 }
 
-router::router(const config::config& cfg) {
-    routes_.reserve(cfg.routes.size());
+router::router(const config::config& cfg, jobs::job_service* jobs) {
+    routes_.reserve(cfg.routes.size() + 1);
+    if (jobs) {
+        route r;
+        r.prefix = jobs->cfg().prefix;
+        r.methods = {"GET", "DELETE"};
+        r.handler = std::make_unique<tasks_handler>(*jobs);
+        r.binding.name = "tasks";
+        r.binding.prefix = *r.prefix;
+        r.binding.handler = r.handler.get();
+        r.binding.limits = lifecycle::lifecycle_limits::of(cfg);
+        // ?wait= may hold an answer for jobs.max_wait: the handler timeout must not cut it.
+        r.binding.limits.handler_timeout = std::max<std::chrono::nanoseconds>(
+            r.binding.limits.handler_timeout, jobs->cfg().max_wait + std::chrono::seconds(5));
+        routes_.push_back(std::move(r));
+    }
     for (const auto& rc : cfg.routes) {
         route r;
         r.path = rc.match.path;
         r.prefix = rc.match.prefix;
         r.host = rc.match.host;
         r.methods = rc.match.methods;
-        r.handler = make_handler(rc);
+        const auto limits = lifecycle::lifecycle_limits::of(cfg, rc.lifecycle);
+        r.handler = make_handler(
+            rc,
+            {jobs, std::chrono::duration_cast<std::chrono::milliseconds>(limits.handler_timeout)});
         if (!rc.after.empty()) {
             try {
                 r.after = std::make_unique<after_actions>(rc.after);
@@ -42,7 +60,7 @@ router::router(const config::config& cfg) {
         r.binding.prefix = rc.match.prefix ? *rc.match.prefix : rc.match.path.value_or("");
         r.binding.handler = r.handler.get();
         r.binding.after = r.after.get();
-        r.binding.limits = lifecycle::lifecycle_limits::of(cfg, rc.lifecycle);
+        r.binding.limits = limits;
         routes_.push_back(std::move(r));
     }
 }

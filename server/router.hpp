@@ -19,6 +19,10 @@
 
 namespace edged::server {
 
+namespace jobs {
+class job_service;
+}
+
 struct route {
     std::optional<std::string> path;
     std::optional<std::string> prefix;
@@ -38,7 +42,9 @@ class router {
 public:
     // Builds every route's handler. Throws std::runtime_error naming the route when a handler
     // cannot be built (for example a handler kind this build does not serve yet).
-    explicit router(const config::config& cfg);
+    // `jobs`: the job service when a route has a job handler; the status API (jobs.prefix) is
+    // then the first route, named "tasks".
+    explicit router(const config::config& cfg, jobs::job_service* jobs = nullptr);
     router(router&&) = default;
 
     struct result {

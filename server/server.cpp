@@ -7,6 +7,8 @@
 
 #include "lifecycle/log.hpp"
 #include "server/io_thread.hpp"
+#include "server/jobs/memory_store.hpp"
+#include "server/jobs/redis_store.hpp"
 
 namespace edged::server {
 
@@ -20,11 +22,30 @@ tcp::endpoint to_endpoint(const config::listen_address& addr) {
     return {ip, addr.port};
 }
 
+namespace {
+
+// A job service when some route has a job handler: jobs.store names where the jobs live.
+std::unique_ptr<jobs::job_service> make_job_service(const config::config& cfg) {
+    const bool wanted = std::any_of(cfg.routes.begin(), cfg.routes.end(), [](const auto& r) {
+        return std::holds_alternative<config::job_handler>(r.handler);
+    });
+    if (!wanted) return nullptr;
+    std::unique_ptr<jobs::job_store> store;
+    if (cfg.jobs.store == "redis")
+        store = std::make_unique<jobs::redis_store>(cfg.jobs.redis);
+    else
+        store = std::make_unique<jobs::memory_store>();
+    return std::make_unique<jobs::job_service>(cfg.jobs, std::move(store));
+}
+
+}  // namespace
+
 server::server(config::config cfg)
     : cfg_(std::move(cfg)),
       threads_(cfg_.server.threads ? cfg_.server.threads
                                    : std::max(1u, std::thread::hardware_concurrency())),
-      routes_(std::make_shared<router>(cfg_)),
+      jobs_(make_job_service(cfg_)),
+      routes_(std::make_shared<router>(cfg_, jobs_.get())),
       control_(1),
       admin_(control_, state_.ready, [this] { return stats(); }),
       admin_listener_(control_, "admin"),
@@ -45,7 +66,8 @@ void server::start() {
     pool_ = std::make_unique<lifecycle::worker_pool>(lifecycle::worker_pool::settings{
         wp.min_threads, wp.max_threads, wp.idle_timeout, wp.queue, wp.nice});
     for (unsigned i = 0; i < threads_; ++i)
-        io_threads_.push_back(std::make_unique<io_thread>(cfg_, routes_, state_, *pool_));
+        io_threads_.push_back(
+            std::make_unique<io_thread>(cfg_, routes_, state_, *pool_, jobs_.get()));
 
     const auto bind = [](auto&& fn, const std::string& what) {
         try {
@@ -181,6 +203,7 @@ nlohmann::json server::stats() const {
         auto o = static_cast<lifecycle::outcome>(i);
         tasks[std::string(lifecycle::to_string(o))] = state_.tasks.get(o);
     }
+    if (jobs_) j["jobs"] = jobs_->stats();
     if (pool_) {
         const auto p = pool_->get_stats();
         j["worker_pool"] = {

@@ -23,6 +23,7 @@
 #include "lifecycle/outcome.hpp"
 #include "lifecycle/pool/worker_pool.hpp"
 #include "server/admin/admin.hpp"
+#include "server/jobs/job_service.hpp"
 #include "server/listener.hpp"
 #include "server/net.hpp"
 #include "server/router.hpp"
@@ -84,7 +85,8 @@ private:
 
     config::config cfg_;
     unsigned threads_;
-    std::shared_ptr<router> routes_;  // mutable until start(), then shared read-only
+    std::unique_ptr<jobs::job_service> jobs_;  // before routes_: job routes refer to it
+    std::shared_ptr<router> routes_;           // mutable until start(), then shared read-only
     server_state state_;
     net::io_context control_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;

@@ -4,13 +4,15 @@
 #include <type_traits>
 
 #include "server/handlers/compressing_handler.hpp"
+#include "server/handlers/job_handler.hpp"
 #include "server/handlers/proxy_handler.hpp"
 #include "server/handlers/redirect_handler.hpp"
 #include "server/handlers/static_handler.hpp"
 
 namespace edged::server {
 
-std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc) {
+std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc,
+                                                 const handler_deps& deps) {
     return std::visit(
         [&](const auto& h) -> std::unique_ptr<lifecycle::handler> {
             using T = std::decay_t<decltype(h)>;
@@ -24,9 +26,16 @@ std::unique_ptr<lifecycle::handler> make_handler(const config::route_config& rc)
                 if (!compress) return proxy;
                 return std::make_unique<compressing_handler>(std::move(proxy), *compress);
             } else {
-                throw std::runtime_error("routes." + rc.name +
-                                         ".handler.job: the job handler is not available in "
-                                         "this version of edged");
+                if (!deps.jobs)
+                    throw std::runtime_error("routes." + rc.name +
+                                             ".handler.job: no job service (jobs:) was set up");
+                // Prefer: wait= stops a second short of the handler timeout (504).
+                auto inline_cap = std::min<std::chrono::milliseconds>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deps.jobs->cfg().max_wait),
+                    deps.handler_timeout - std::chrono::seconds(1));
+                if (inline_cap.count() < 0) inline_cap = std::chrono::milliseconds(0);
+                return std::make_unique<job_handler>(h, *deps.jobs, inline_cap);
             }
         },
         rc.handler);

@@ -85,7 +85,8 @@ void upstream_pool::wake_one() {
     w->timer.cancel();
 }
 
-void upstream_pool::serialise(const http::request<http::string_body>& req, std::string& out) const {
+void upstream_pool::serialise(const http::request<http::string_body>& req, const send_options& opts,
+                              std::string& out) const {
     out += req.method_string();
     out += ' ';
     out += cfg_.base_path;
@@ -100,8 +101,14 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, std::
         out += f.value();
         out += "\r\n";
     }
-    if (const auto* ctx = lifecycle::current_context()) {
-        thread_local lifecycle::id_generator gen = lifecycle::id_generator::seeded();
+    thread_local lifecycle::id_generator gen = lifecycle::id_generator::seeded();
+    if (!opts.request_id.empty()) {
+        out += "X-Request-Id: ";
+        out += opts.request_id;
+        out += "\r\ntraceparent: ";
+        append_traceparent(out, opts.trace_id, gen(), gen(), gen());
+        out += "\r\n";
+    } else if (const auto* ctx = lifecycle::current_context()) {
         out += "X-Request-Id: ";
         out += ctx->id();
         out += "\r\ntraceparent: ";
@@ -119,15 +126,15 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, std::
 }
 
 net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_body> req,
-                                                    std::size_t max_body) {
+                                                    std::size_t max_body, send_options opts) {
     const auto start = std::chrono::steady_clock::now();
-    const auto request_deadline = start + cfg_.timeout;
+    const auto request_deadline = start + opts.timeout.value_or(cfg_.timeout);
     upstream_result result;
 
     // The request goes out as one buffer written here, not through Beast's serializer.
     std::string wire;
     wire.reserve(256 + req.body().size());
-    serialise(req, wire);
+    serialise(req, opts, wire);
 
     // A connection: an idle one, a new one, or wait for one to be freed.
     conn_ptr conn;

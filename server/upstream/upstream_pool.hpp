@@ -44,6 +44,13 @@ struct upstream_conn {
     beast::flat_buffer buffer;  // read buffer, kept (with its capacity) between requests
 };
 
+// What a caller outside a request (an async job) gives instead of the current request.
+struct send_options {
+    std::optional<std::chrono::steady_clock::duration> timeout;  // instead of the upstream's
+    std::string_view request_id;  // with trace_id: sent instead of the current request's
+    std::string_view trace_id;
+};
+
 class upstream_pool {
 public:
     upstream_pool(net::io_context& ioc, const config::upstream_config& cfg);
@@ -54,8 +61,8 @@ public:
     // to `max_body` bytes). Sets Host, and X-Request-Id / traceparent from the current request;
     // `req`'s own hop-by-hop fields, Host, Content-Length, X-Request-Id and traceparent are
     // never sent (callers may copy an incoming request's fields as they are).
-    net::awaitable<upstream_result> send(http::request<http::string_body> req,
-                                         std::size_t max_body);
+    net::awaitable<upstream_result> send(http::request<http::string_body> req, std::size_t max_body,
+                                         send_options opts = {});
 
     std::size_t idle() const { return idle_.size(); }
     std::size_t open() const { return open_; }
@@ -67,7 +74,8 @@ private:
     void discard(upstream_conn& conn);  // closes a connection that is not going back to the pool
     // Writes the request line and headers for `req` (as sent: Host, X-Request-Id and traceparent
     // set here, hop-by-hop headers dropped, Content-Length computed) followed by the body.
-    void serialise(const http::request<http::string_body>& req, std::string& out) const;
+    void serialise(const http::request<http::string_body>& req, const send_options& opts,
+                   std::string& out) const;
 
     net::io_context& ioc_;
     config::upstream_config cfg_;

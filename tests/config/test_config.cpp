@@ -312,6 +312,10 @@ TEST_CASE("to_json of the defaults spells out every key", "[config][defaults][to
                      "background_share": 50 },
       "worker_pool": { "min_threads": 0, "max_threads": 4, "idle_timeout": "30s", "queue": 1024,
                        "queue_timeout": "1s", "run_timeout": "10s", "nice": 10 },
+      "jobs": { "store": "memory", "prefix": "/tasks/", "concurrency": 64, "max_wait": "30s",
+                "retry_after": "1s",
+                "redis": { "address": "127.0.0.1:6379", "db": 0, "key_prefix": "edged:",
+                           "timeout": "1s", "lease": "10s", "reconnect_interval": "500ms" } },
       "upstreams": {},
       "routes": []
     })"));
@@ -454,7 +458,7 @@ TEST_CASE("to_ordered_json keeps schema order and header order", "[config][to_js
     std::vector<std::string> top;
     for (const auto& item : j.items()) top.push_back(item.key());
     CHECK(top == std::vector<std::string>{"server", "admin", "shutdown", "log", "lifecycle",
-                                          "worker_pool", "upstreams", "routes"});
+                                          "worker_pool", "jobs", "upstreams", "routes"});
     std::vector<std::string> headers;
     for (const auto& item : j["routes"][0]["handler"]["static"]["headers"].items()) {
         headers.push_back(item.key());
@@ -1044,4 +1048,25 @@ TEST_CASE("deploy/edged.yaml loads and serves the documented routes", "[config][
         INFO(section);
         CHECK(shipped[section] == defaults[section]);
     }
+}
+
+TEST_CASE("jobs: store, prefix and the Redis address are checked", "[config][jobs]") {
+    auto c = yaml(
+        "jobs: { store: redis, prefix: /jobs/status/, redis: { address: \"redis:6380\", "
+        "db: 2, lease: 3s } }\n");
+    CHECK(c.jobs.store == "redis");
+    CHECK(c.jobs.prefix == "/jobs/status/");
+    CHECK(c.jobs.redis.host == "redis");
+    CHECK(c.jobs.redis.port == 6380);
+    CHECK(c.jobs.redis.db == 2);
+    CHECK(c.jobs.redis.lease == 3s);
+    CHECK(yaml("jobs: { redis: { address: \"[::1]\" } }\n").jobs.redis.port == 6379);
+    CHECK(yaml("jobs: { redis: { address: \"[::1]:7000\" } }\n").jobs.redis.host == "::1");
+    auto errors = yaml_errors(
+        "jobs:\n  store: disk\n  prefix: tasks\n  redis: { address: \"a b:1\", db: -1, colour: red "
+        "}\n");
+    REQUIRE(errors.size() == 5);
+    CHECK_THAT(errors[0], Catch::Contains("jobs.store: unknown store \"disk\""));
+    CHECK_THAT(errors[1], Catch::Contains("jobs.prefix: invalid prefix"));
+    CHECK_THAT(errors[2], Catch::Contains("jobs.redis.colour"));
 }

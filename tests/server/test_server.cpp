@@ -56,7 +56,7 @@ TEST_CASE("router: first match wins, 405 lists the allowed methods", "[router]")
     CHECK(r.match("h.example", "/a", "GET").matched->name() == "exact");
 }
 
-TEST_CASE("router refuses handlers this build does not serve", "[router]") {
+TEST_CASE("router: a job route without a job service is refused, naming the route", "[router]") {
     auto cfg = config::load_string(R"(
 upstreams: { origin: { url: "http://127.0.0.1:9000" } }
 routes:

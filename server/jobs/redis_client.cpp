@@ -1,0 +1,186 @@
+#include "server/jobs/redis_client.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include "server/jobs/job_store.hpp"
+
+namespace edged::server::jobs {
+
+namespace {
+
+constexpr auto token = net::as_tuple(net::use_awaitable);
+
+redis_reply convert(const redisReply* r) {
+    redis_reply out;
+    switch (r->type) {
+        case REDIS_REPLY_STRING:
+            out.type = redis_reply::kind::string;
+            out.str.assign(r->str, r->len);
+            break;
+        case REDIS_REPLY_STATUS:
+            out.type = redis_reply::kind::status;
+            out.str.assign(r->str, r->len);
+            break;
+        case REDIS_REPLY_ERROR:
+            out.type = redis_reply::kind::error;
+            out.str.assign(r->str, r->len);
+            break;
+        case REDIS_REPLY_INTEGER:
+            out.type = redis_reply::kind::integer;
+            out.integer = r->integer;
+            break;
+        case REDIS_REPLY_ARRAY:
+            out.type = redis_reply::kind::array;
+            for (std::size_t i = 0; i < r->elements; ++i)
+                out.elements.push_back(convert(r->element[i]));
+            break;
+        default:
+            out.type = redis_reply::kind::nil;
+    }
+    return out;
+}
+
+std::string format(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    char* cmd = nullptr;
+    const int n =
+        redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
+    if (n < 0) throw store_unavailable("redis: cannot format a command");
+    std::string wire(cmd, static_cast<std::size_t>(n));
+    redisFreeCommand(cmd);
+    return wire;
+}
+
+}  // namespace
+
+redis_client::redis_client(net::io_context& ioc, const config::redis_config& cfg)
+    : ioc_(ioc), cfg_(cfg), socket_(ioc), deadline_(ioc) {}
+
+redis_client::~redis_client() {
+    if (reader_) redisReaderFree(reader_);
+}
+
+void redis_client::disconnect() {
+    connected_ = false;
+    error_code ec;
+    socket_.close(ec);
+    if (reader_) {
+        redisReaderFree(reader_);
+        reader_ = nullptr;
+    }
+    next_attempt_ = clock::now() + cfg_.reconnect_interval;
+}
+
+void redis_client::release() {
+    busy_ = false;
+    while (!waiters_.empty()) {
+        auto w = std::move(waiters_.front());
+        waiters_.pop_front();
+        if (w.use_count() == 1) continue;  // its caller has gone
+        w->woken = true;
+        busy_ = true;  // handed over
+        w->timer.cancel();
+        return;
+    }
+}
+
+net::awaitable<void> redis_client::connect() {
+    if (clock::now() < next_attempt_)
+        throw store_unavailable("redis unreachable (next connect attempt soon)");
+    next_attempt_ = clock::now() + cfg_.reconnect_interval;
+    const auto until = clock::now() + cfg_.timeout;
+    // Shared with the deadline's handler, which may run after this frame has moved on.
+    auto resolver = std::make_shared<tcp::resolver>(ioc_);
+    deadline_.expires_at(until);
+    deadline_.async_wait([resolver](error_code ec) {
+        if (!ec) resolver->cancel();
+    });
+    auto [rec, results] =
+        co_await resolver->async_resolve(cfg_.host, std::to_string(cfg_.port), token);
+    deadline_.cancel();
+    if (rec) throw store_unavailable("redis: cannot resolve " + cfg_.host + ": " + rec.message());
+    socket_ = tcp::socket(ioc_);
+    timed_out_ = false;
+    deadline_.expires_at(until);
+    deadline_.async_wait([this](error_code ec) {
+        if (ec) return;
+        timed_out_ = true;
+        error_code ignored;
+        socket_.close(ignored);
+    });
+    auto [cec, ep] = co_await net::async_connect(socket_, results, token);
+    deadline_.cancel();
+    if (cec || timed_out_) {
+        disconnect();
+        throw store_unavailable("redis: cannot connect to " + cfg_.host + ":" +
+                                std::to_string(cfg_.port) + ": " +
+                                (timed_out_ ? std::string("timed out") : cec.message()));
+    }
+    socket_.set_option(tcp::no_delay(true));
+    reader_ = redisReaderCreate();
+    connected_ = true;
+    if (cfg_.db != 0) {
+        const std::string select = format({"SELECT", std::to_string(cfg_.db)});
+        auto r = co_await exchange(select);
+        if (r.type == redis_reply::kind::error) {
+            disconnect();
+            throw store_unavailable("redis: SELECT " + std::to_string(cfg_.db) + ": " + r.str);
+        }
+    }
+}
+
+net::awaitable<redis_reply> redis_client::exchange(const std::string& wire) {
+    timed_out_ = false;
+    deadline_.expires_after(cfg_.timeout);
+    deadline_.async_wait([this](error_code ec) {
+        if (ec) return;
+        timed_out_ = true;
+        error_code ignored;
+        socket_.cancel(ignored);
+    });
+    auto fail = [this](const std::string& what) {
+        deadline_.cancel();
+        disconnect();
+        return store_unavailable("redis: " + what);
+    };
+    auto [wec, wn] = co_await net::async_write(socket_, net::buffer(wire), token);
+    if (wec || timed_out_) throw fail(timed_out_ ? "timed out" : wec.message());
+    for (;;) {
+        void* raw = nullptr;
+        if (redisReaderGetReply(reader_, &raw) != REDIS_OK) throw fail("protocol error");
+        if (raw) {
+            deadline_.cancel();
+            auto* reply = static_cast<redisReply*>(raw);
+            redis_reply out = convert(reply);
+            freeReplyObject(reply);
+            co_return out;
+        }
+        auto [rec, n] = co_await socket_.async_read_some(net::buffer(buf_), token);
+        if (rec || timed_out_) throw fail(timed_out_ ? "timed out" : rec.message());
+        if (redisReaderFeed(reader_, buf_.data(), n) != REDIS_OK) throw fail("protocol error");
+    }
+}
+
+net::awaitable<redis_reply> redis_client::command(std::vector<std::string> args) {
+    const std::string wire = format(args);
+    if (busy_) {
+        auto w = std::make_shared<waiter>(ioc_);
+        waiters_.push_back(w);
+        co_await w->timer.async_wait(token);
+        if (!w->woken) throw store_unavailable("redis: cancelled");
+    }
+    busy_ = true;
+    struct releaser {
+        redis_client& c;
+        ~releaser() { c.release(); }
+    } guard{*this};
+    if (!connected_) co_await connect();
+    co_return co_await exchange(wire);
+}
+
+}  // namespace edged::server::jobs
