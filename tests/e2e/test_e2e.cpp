@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "process.hpp"
 #include "sink.hpp"
 
 extern char** environ;
@@ -24,108 +25,6 @@ extern char** environ;
 using namespace edged::test;
 
 namespace {
-
-// A child process with its stdout (and stderr) collected line by line on a reader thread.
-class process {
-public:
-    explicit process(std::vector<std::string> args) {
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-        posix_spawn_file_actions_addclose(&actions, fds[0]);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ::close(fds[1]);
-        REQUIRE(rc == 0);
-        reader_ = std::thread([this, fd = fds[0]] { read_lines(fd); });
-    }
-    ~process() {
-        if (pid_ > 0 && !exited_) {
-            ::kill(pid_, SIGKILL);
-            wait_exit(std::chrono::seconds(5));
-        }
-        if (reader_.joinable()) reader_.join();
-    }
-
-    void signal(int sig) { ::kill(pid_, sig); }
-
-    // Waits for the exit; returns the exit code, or -1 on timeout (the process is then killed).
-    int wait_exit(std::chrono::milliseconds limit) {
-        auto end = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < end) {
-            int status = 0;
-            pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                exited_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        exited_ = true;
-        return -1;
-    }
-
-    // Waits for a line containing `needle`; returns it, or "" after `limit`.
-    std::string wait_line(const std::string& needle, std::chrono::milliseconds limit = 10s) {
-        std::unique_lock lock(mu_);
-        std::string found;
-        cv_.wait_for(lock, limit, [&] {
-            for (const auto& l : lines_)
-                if (l.find(needle) != std::string::npos) {
-                    found = l;
-                    return true;
-                }
-            return eof_;
-        });
-        return found;
-    }
-    std::string output() {
-        std::lock_guard lock(mu_);
-        std::string all;
-        for (const auto& l : lines_) all += l + "\n";
-        return all;
-    }
-
-private:
-    void read_lines(int fd) {
-        std::string partial;
-        char buf[4096];
-        for (;;) {
-            ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n <= 0) break;
-            partial.append(buf, static_cast<std::size_t>(n));
-            std::size_t pos;
-            while ((pos = partial.find('\n')) != std::string::npos) {
-                std::lock_guard lock(mu_);
-                lines_.push_back(partial.substr(0, pos));
-                partial.erase(0, pos + 1);
-                cv_.notify_all();
-            }
-        }
-        ::close(fd);
-        std::lock_guard lock(mu_);
-        if (!partial.empty()) lines_.push_back(partial);
-        eof_ = true;
-        cv_.notify_all();
-    }
-
-    pid_t pid_ = -1;
-    bool exited_ = false;
-    std::thread reader_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::vector<std::string> lines_;
-    bool eof_ = false;
-};
 
 std::string write_config(const std::string& name, const std::string& text) {
     std::string path = "/tmp/edged-e2e-" + std::to_string(::getpid()) + "-" + name;

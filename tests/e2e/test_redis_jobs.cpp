@@ -1,0 +1,202 @@
+// Async jobs with the Redis store: a real redis-server on a free loopback port and two edged
+// processes sharing it, as replicas behind a load balancer would.
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+#include "process.hpp"
+#include "sink.hpp"
+
+using namespace edged::test;
+using nlohmann::json;
+
+namespace {
+
+const char* redis_binary = "/usr/bin/redis-server";
+
+// redis-server in the foreground on 127.0.0.1:`port`, nothing persisted.
+std::unique_ptr<process> start_redis(std::uint16_t port) {
+    auto p = std::make_unique<process>(std::vector<std::string>{
+        redis_binary, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly", "no", "--daemonize", "no"});
+    REQUIRE(!p->wait_line("Ready to accept connections").empty());
+    return p;
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+    std::string path = "/tmp/edged-redis-" + std::to_string(::getpid()) + "-" + name;
+    std::ofstream(path) << text;
+    return path;
+}
+
+struct replica {
+    std::unique_ptr<process> proc;
+    std::uint16_t port = 0;
+};
+
+replica start_edged(const std::string& name, std::uint16_t redis_port, std::uint16_t origin_port) {
+    const std::string cfg =
+        R"(
+server: { listen: ["127.0.0.1:0"], threads: 2 }
+admin: { listen: "127.0.0.1:0" }
+shutdown: { drain_delay: 0s, grace: 1s }
+log: { level: info, access: false }
+jobs:
+  store: redis
+  redis: { address: "127.0.0.1:)" +
+        std::to_string(redis_port) +
+        R"(", lease: 1s, timeout: 500ms, reconnect_interval: 100ms, key_prefix: "t)" +
+        std::to_string(::getpid()) + R"(:" }
+upstreams:
+  origin: { url: "http://127.0.0.1:)" +
+        std::to_string(origin_port) +
+        R"(", timeout: 60s }
+routes:
+  - name: work
+    match: { prefix: /work/ }
+    handler: { job: { upstream: origin, ttl: 1h } }
+)";
+    replica r;
+    r.proc = std::make_unique<process>(
+        std::vector<std::string>{EDGED_BINARY, "--config", write_file(name + ".yaml", cfg)});
+    std::string line = r.proc->wait_line("\"msg\":\"listening\"");
+    REQUIRE(!line.empty());
+    r.port = static_cast<std::uint16_t>(json::parse(line).at("port").get<unsigned>());
+    return r;
+}
+
+struct answer {
+    unsigned status;
+    json body;
+};
+
+answer call(std::uint16_t port, const std::string& method, const std::string& target) {
+    raw_client c(port, 20s);
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: t\r\n";
+    if (method == "POST")
+        req += "Content-Length: 1\r\n\r\nx";
+    else
+        req += "\r\n";
+    c.send(req);
+    auto res = c.read();
+    json j;
+    if (res[http::field::content_type] == "application/json") j = json::parse(res.body());
+    return {res.result_int(), j};
+}
+
+std::string state_of(std::uint16_t port, const std::string& id) {
+    auto a = call(port, "GET", "/tasks/" + id);
+    return a.status == 200 ? a.body.at("state").get<std::string>() : std::to_string(a.status);
+}
+
+}  // namespace
+
+TEST_CASE("redis: a job submitted to A is polled and cancelled through B", "[e2e][jobs][redis]") {
+    REQUIRE(::access(redis_binary, X_OK) == 0);  // the deps script installs redis-server
+    const auto redis_port = refused_port();
+    auto redis = start_redis(redis_port);
+    sink_server origin;
+    origin.hold(60s);
+    auto a = start_edged("a", redis_port, origin.port());
+    auto b = start_edged("b", redis_port, origin.port());
+
+    auto submitted = call(a.port, "POST", "/work/slow");
+    REQUIRE(submitted.status == 202);
+    const std::string id = submitted.body.at("id");
+    REQUIRE(origin.wait_for(1));
+    CHECK(eventually([&] { return state_of(b.port, id) == "running"; }, 5s));
+
+    // B asks; A, which runs it, learns of it at its next heartbeat and aborts the subrequest.
+    auto del = call(b.port, "DELETE", "/tasks/" + id);
+    CHECK((del.status == 200 || del.status == 202));
+    CHECK(eventually([&] { return state_of(b.port, id) == "cancelled"; }, 10s));
+    CHECK(state_of(a.port, id) == "cancelled");
+    CHECK(
+        origin.wait_until([](const auto& r) { return !r.empty() && r[0].peer_closed_while_held; }));
+    CHECK(call(a.port, "DELETE", "/tasks/" + id).status == 409);
+
+    // A job that finishes on A is read, result and all, through B.
+    origin.release();
+    auto next = call(a.port, "POST", "/work/fast");
+    REQUIRE(next.status == 202);
+    const std::string id2 = next.body.at("id");
+    auto done = call(b.port, "GET", "/tasks/" + id2 + "?wait=10s");
+    CHECK(done.status == 200);
+    CHECK(done.body.at("state") == "succeeded");
+    CHECK(done.body.at("result").at("body") == "ok\n");
+    CHECK(call(b.port, "GET", "/tasks/" + std::string(32, 'b')).status == 404);
+
+    a.proc->signal(SIGTERM);
+    b.proc->signal(SIGTERM);
+    CHECK(a.proc->wait_exit(10s) == 0);
+    CHECK(b.proc->wait_exit(10s) == 0);
+}
+
+TEST_CASE(
+    "redis: kill -9 of the replica running a job makes another report failed once its lease "
+    "expires",
+    "[e2e][jobs][redis]") {
+    const auto redis_port = refused_port();
+    auto redis = start_redis(redis_port);
+    sink_server origin;
+    origin.hold(60s);
+    auto a = start_edged("killed", redis_port, origin.port());
+    auto b = start_edged("survivor", redis_port, origin.port());
+    auto submitted = call(a.port, "POST", "/work/slow");
+    REQUIRE(submitted.status == 202);
+    const std::string id = submitted.body.at("id");
+    REQUIRE(origin.wait_for(1));
+    a.proc->signal(SIGKILL);
+    a.proc->wait_exit(5s);
+    CHECK(eventually([&] { return state_of(b.port, id) == "failed"; }, 10s));
+    auto j = call(b.port, "GET", "/tasks/" + id).body;
+    CHECK_THAT(j.at("error").get<std::string>(), Catch::Contains("lease"));
+    b.proc->signal(SIGTERM);
+    CHECK(b.proc->wait_exit(10s) == 0);
+}
+
+TEST_CASE("redis: while Redis is down submits and polls answer 503, then service resumes by itself",
+          "[e2e][jobs][redis]") {
+    const auto redis_port = refused_port();
+    auto redis = start_redis(redis_port);
+    sink_server origin;
+    auto a = start_edged("reconnect", redis_port, origin.port());
+    auto first = call(a.port, "POST", "/work/x");
+    REQUIRE(first.status == 202);
+    const std::string id = first.body.at("id");
+
+    redis->signal(SIGTERM);
+    CHECK(redis->wait_exit(10s) == 0);
+    CHECK(call(a.port, "POST", "/work/x").status == 503);
+    CHECK(call(a.port, "GET", "/tasks/" + id).status == 503);  // never a wrong 404
+
+    redis = start_redis(redis_port);  // empty: nothing was persisted
+    CHECK(eventually([&] { return call(a.port, "POST", "/work/x").status == 202; }, 10s));
+    CHECK(call(a.port, "GET", "/tasks/" + id).status == 404);
+    a.proc->signal(SIGTERM);
+    CHECK(a.proc->wait_exit(10s) == 0);
+}
+
+TEST_CASE("redis: a job cut off by a shutdown is recorded cancelled with reason shutdown",
+          "[e2e][jobs][redis]") {
+    const auto redis_port = refused_port();
+    auto redis = start_redis(redis_port);
+    sink_server origin;
+    origin.hold(60s);
+    auto a = start_edged("stopping", redis_port, origin.port());
+    auto b = start_edged("reader", redis_port, origin.port());
+    auto submitted = call(a.port, "POST", "/work/slow");
+    REQUIRE(submitted.status == 202);
+    const std::string id = submitted.body.at("id");
+    REQUIRE(origin.wait_for(1));
+    a.proc->signal(SIGTERM);  // grace 1s: the job is cut off
+    CHECK(a.proc->wait_exit(10s) == 0);
+    auto j = call(b.port, "GET", "/tasks/" + id).body;
+    CHECK(j.at("state") == "cancelled");
+    CHECK(j.at("error") == "shutdown");
+    b.proc->signal(SIGTERM);
+    CHECK(b.proc->wait_exit(10s) == 0);
+}
