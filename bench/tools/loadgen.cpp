@@ -17,6 +17,10 @@
 //       closed loop: exactly `count` requests in all, each connection sending its next request
 //       when the previous answer is in.
 //
+//   loadgen ... --method POST --body '{"n":1}'
+//       any mode, with that method and (when given) that body on every request (Content-Type:
+//       application/json, Content-Length); GET without a body by default (bench/jobs.sh).
+//
 // The last line is machine-readable: RESULT key=value ...
 // A response must have a Content-Length (edged always sends one); chunked bodies are not read.
 #include <sys/prctl.h>
@@ -49,6 +53,8 @@ struct options {
     double duration = 10;   // seconds, open loop
     std::uint64_t count = 0;  // closed loop when > 0
     std::string dump;         // open loop: write every latency (us) to this file, one a line
+    std::string method = "GET";
+    std::string body;         // sent on every request when not empty
 };
 
 struct stats {
@@ -174,7 +180,8 @@ double pct(const std::vector<std::int64_t>& v, double p) {
 int usage() {
     std::fprintf(stderr,
                  "usage: loadgen --port P [--host 127.0.0.1] [--path /] [--connections 64]\n"
-                 "               (--rate R [--duration S | --count N] [--dump FILE] | --count N)\n");
+                 "               (--rate R [--duration S | --count N] [--dump FILE] | --count N)\n"
+                 "               [--method GET] [--body TEXT]\n");
     return 2;
 }
 
@@ -193,6 +200,8 @@ int main(int argc, char** argv) {
         else if (a == "--duration") opt.duration = std::atof(v);
         else if (a == "--count") opt.count = std::strtoull(v, nullptr, 10);
         else if (a == "--dump") opt.dump = v;
+        else if (a == "--method") opt.method = v;
+        else if (a == "--body") opt.body = v;
         else return usage();
     }
     if (!opt.port || !opt.connections || (opt.rate <= 0 && opt.count == 0)) return usage();
@@ -200,8 +209,12 @@ int main(int argc, char** argv) {
     if (opt.rate > 0 && opt.count) opt.duration = static_cast<double>(opt.count) / opt.rate + 1;
     // Timers fire within ~1 us instead of the default 50 us slack.
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    request = "GET " + opt.path + " HTTP/1.1\r\nHost: " + opt.host + ":" + std::to_string(opt.port) +
-              "\r\nUser-Agent: edged-bench-loadgen\r\n\r\n";
+    request = opt.method + " " + opt.path + " HTTP/1.1\r\nHost: " + opt.host + ":" +
+              std::to_string(opt.port) + "\r\nUser-Agent: edged-bench-loadgen\r\n";
+    if (!opt.body.empty())
+        request += "Content-Type: application/json\r\nContent-Length: " +
+                   std::to_string(opt.body.size()) + "\r\n";
+    request += "\r\n" + opt.body;
 
     net::io_context ioc(1);
     if (opt.rate > 0) st.latency_ns.reserve(static_cast<std::size_t>(opt.rate * opt.duration * 1.05) + 16);

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <random>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/to_json.hpp"
 
 namespace cfg = edged::config;
@@ -1069,4 +1071,18 @@ TEST_CASE("jobs: store, prefix and the Redis address are checked", "[config][job
     CHECK_THAT(errors[0], Catch::Contains("jobs.store: unknown store \"disk\""));
     CHECK_THAT(errors[1], Catch::Contains("jobs.prefix: invalid prefix"));
     CHECK_THAT(errors[2], Catch::Contains("jobs.redis.colour"));
+}
+
+TEST_CASE("the configs in the Kubernetes examples load", "[config][deploy]") {
+    for (const char* file : {"/deploy/kubernetes.yaml", "/deploy/kubernetes-jobs.yaml"}) {
+        INFO(file);
+        int configs = 0;
+        for (const auto& doc : YAML::LoadAllFromFile(std::string(EDGED_SOURCE_DIR) + file)) {
+            if (doc["kind"].as<std::string>() != "ConfigMap") continue;
+            const auto text = doc["data"]["edged.yaml"].as<std::string>();
+            CHECK_NOTHROW(cfg::load_string(text, cfg::format::yaml));
+            ++configs;
+        }
+        CHECK(configs == 1);
+    }
 }

@@ -1,0 +1,3 @@
+module jobsgo
+
+go 1.19
