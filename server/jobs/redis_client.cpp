@@ -166,21 +166,100 @@ net::awaitable<redis_reply> redis_client::exchange(const std::string& wire) {
     }
 }
 
+void redis_client::fail_all(const std::string& why) {
+    ++generation_;
+    disconnect();
+    writing_ = reading_ = false;
+    out_.clear();
+    auto failed = std::move(inflight_);
+    inflight_.clear();
+    for (auto& s : failed) {
+        s->error = "redis: " + why;
+        s->done = true;
+        s->timer.cancel();
+    }
+}
+
+net::awaitable<void> redis_client::write_loop(std::uint64_t generation) {
+    writing_ = true;
+    std::string buf;
+    while (generation == generation_ && !out_.empty()) {
+        buf.clear();
+        buf.swap(out_);
+        auto [ec, n] = co_await net::async_write(socket_, net::buffer(buf), token);
+        if (generation != generation_) co_return;  // the connection was lost meanwhile
+        if (ec) {
+            fail_all(ec.message());
+            co_return;
+        }
+    }
+    writing_ = false;
+}
+
+net::awaitable<void> redis_client::read_loop(std::uint64_t generation) {
+    reading_ = true;
+    while (generation == generation_ && !inflight_.empty()) {
+        void* raw = nullptr;
+        if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
+            fail_all("protocol error");
+            co_return;
+        }
+        if (raw) {
+            auto* reply = static_cast<redisReply*>(raw);
+            auto s = std::move(inflight_.front());
+            inflight_.pop_front();
+            s->reply = convert(reply);
+            freeReplyObject(reply);
+            s->done = true;
+            s->timer.cancel();
+            continue;
+        }
+        auto [ec, n] = co_await socket_.async_read_some(net::buffer(buf_), token);
+        if (generation != generation_) co_return;
+        if (ec) {
+            fail_all(ec.message());
+            co_return;
+        }
+        if (redisReaderFeed(reader_, buf_.data(), n) != REDIS_OK) {
+            fail_all("protocol error");
+            co_return;
+        }
+    }
+    reading_ = false;
+}
+
 net::awaitable<redis_reply> redis_client::command(std::vector<std::string> args) {
     const std::string wire = format(args);
-    if (busy_) {
-        auto w = std::make_shared<waiter>(ioc_);
-        waiters_.push_back(w);
-        co_await w->timer.async_wait(token);
-        if (!w->woken) throw store_unavailable("redis: cancelled");
+    if (!connected_) {
+        // One connect at a time; the callers behind it find the connection made (or fail fast).
+        if (busy_) {
+            auto w = std::make_shared<waiter>(ioc_);
+            waiters_.push_back(w);
+            co_await w->timer.async_wait(token);
+            if (!w->woken) throw store_unavailable("redis: cancelled");
+        }
+        busy_ = true;
+        struct releaser {
+            redis_client& c;
+            ~releaser() { c.release(); }
+        } guard{*this};
+        if (!connected_) co_await connect();
     }
-    busy_ = true;
-    struct releaser {
-        redis_client& c;
-        ~releaser() { c.release(); }
-    } guard{*this};
-    if (!connected_) co_await connect();
-    co_return co_await exchange(wire);
+    auto s = std::make_shared<slot>(ioc_);
+    s->timer.expires_after(cfg_.timeout);
+    inflight_.push_back(s);
+    out_ += wire;
+    if (!writing_) net::co_spawn(ioc_, write_loop(generation_), net::detached);
+    if (!reading_) net::co_spawn(ioc_, read_loop(generation_), net::detached);
+    auto [ec] = co_await s->timer.async_wait(token);
+    if (!s->done) {
+        // The reply is late: the connection is no longer trusted (a reply cannot be skipped).
+        // A caller that was cancelled leaves its slot: the reply still comes, unread.
+        if (!ec) fail_all("timed out");
+        if (!s->done) throw store_unavailable("redis: cancelled");
+    }
+    if (!s->error.empty()) throw store_unavailable(s->error);
+    co_return std::move(*s->reply);
 }
 
 }  // namespace edged::server::jobs
