@@ -130,6 +130,7 @@ net::awaitable<void> server::shut_down() {
         .str("drain_delay", config::format_duration(cfg_.shutdown.drain_delay))
         .str("grace", config::format_duration(cfg_.shutdown.grace))
         .unum("open_connections", state_.open_connections.load())
+        .unum("unfinished_jobs", jobs_ ? jobs_->unfinished_here() : 0)
         .info();
 
     // 2. After the drain delay (never past the grace): every I/O thread closes its listeners and
@@ -156,8 +157,9 @@ net::awaitable<void> server::shut_down() {
     if (first.index() == 1) {
         summary_.graceful = false;
         summary_.connections_forced = state_.open_connections.load();
-        lifecycle::log::event("shutdown grace exceeded; closing connections")
+        lifecycle::log::event("shutdown grace exceeded; closing connections, cancelling jobs")
             .unum("open_connections", summary_.connections_forced)
+            .unum("unfinished_jobs", jobs_ ? jobs_->unfinished_here() : 0)
             .warn();
     }
 

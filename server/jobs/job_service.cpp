@@ -58,12 +58,13 @@ bool job_service::cancel_local(const std::string& id, std::string reason) {
     return true;
 }
 
+std::size_t job_service::unfinished_here() const {
+    std::lock_guard lock(mutex_);
+    return local_.size();
+}
+
 nlohmann::json job_service::stats() const {
-    std::size_t local = 0;
-    {
-        std::lock_guard lock(mutex_);
-        local = local_.size();
-    }
+    const std::size_t local = unfinished_here();
     return {
         {"store", cfg_.store},
         {"unfinished_here", local},

@@ -81,6 +81,8 @@ public:
             cancelled{0}, store_errors{0};
     };
     counters& count() { return counts_; }
+    // Jobs of this process not finished yet (pending or running, on any thread).
+    std::size_t unfinished_here() const;
     nlohmann::json stats() const;
 
 private:
