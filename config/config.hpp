@@ -144,6 +144,8 @@ struct redis_config {
     std::uint16_t port = 6379;
     unsigned db = 0;
     std::string key_prefix = "edged:";
+    std::string username;                 // with password: AUTH username password (Redis 6 ACL)
+    std::string password;                 // "" = no AUTH
     duration timeout = 1s;                // connect and each command; past it Redis is unavailable
     duration lease = 10s;                 // a replica renews its jobs' leases every lease / 3
     duration reconnect_interval = 500ms;  // at most one connect attempt per thread this often

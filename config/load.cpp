@@ -614,7 +614,8 @@ void validator::read_jobs(const node* n, jobs_config& out) {
     read_dur(s, "max_wait", out.max_wait, true);
     read_dur(s, "retry_after", out.retry_after, true);
     section r(*this, s.get("redis"), s.key("redis"),
-              {"address", "db", "key_prefix", "timeout", "lease", "reconnect_interval"});
+              {"address", "db", "key_prefix", "username", "password", "timeout", "lease",
+               "reconnect_interval"});
     if (const node* v = r.get("address")) {
         if (auto text = str(*v, r.key("address"))) {
             if (!parse_redis_address(*text, out.redis))
@@ -628,6 +629,14 @@ void validator::read_jobs(const node* n, jobs_config& out) {
     if (const node* v = r.get("key_prefix")) {
         if (auto k = str(*v, r.key("key_prefix"))) out.redis.key_prefix = *k;
     }
+    if (const node* v = r.get("username")) {
+        if (auto u = str(*v, r.key("username"))) out.redis.username = *u;
+    }
+    if (const node* v = r.get("password")) {
+        if (auto p = str(*v, r.key("password"))) out.redis.password = *p;
+    }
+    if (!out.redis.username.empty() && out.redis.password.empty())
+        error(r.get("username")->line, r.key("username"), "needs a password");
     read_dur(r, "timeout", out.redis.timeout, false);
     read_dur(r, "lease", out.redis.lease, false);
     read_dur(r, "reconnect_interval", out.redis.reconnect_interval, true);

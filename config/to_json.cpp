@@ -165,6 +165,9 @@ nlohmann::ordered_json to_ordered_json(const config& c) {
            {{"address", c.jobs.redis.host + ":" + std::to_string(c.jobs.redis.port)},
             {"db", c.jobs.redis.db},
             {"key_prefix", c.jobs.redis.key_prefix},
+            {"username", c.jobs.redis.username},
+            // Never printed: --check-config output may land in logs.
+            {"password", c.jobs.redis.password.empty() ? "" : "(set)"},
             {"timeout", format_duration(c.jobs.redis.timeout)},
             {"lease", format_duration(c.jobs.redis.lease)},
             {"reconnect_interval", format_duration(c.jobs.redis.reconnect_interval)}}}}},

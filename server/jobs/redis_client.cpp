@@ -123,7 +123,17 @@ net::awaitable<void> redis_client::connect() {
     }
     socket_.set_option(tcp::no_delay(true));
     reader_ = redisReaderCreate();
-    connected_ = true;
+    if (!cfg_.password.empty()) {
+        std::vector<std::string> auth{"AUTH"};
+        if (!cfg_.username.empty()) auth.push_back(cfg_.username);
+        auth.push_back(cfg_.password);
+        const std::string wire = format(auth);
+        auto r = co_await exchange(wire);
+        if (r.type == redis_reply::kind::error) {
+            disconnect();
+            throw store_unavailable("redis: AUTH refused: " + r.str);
+        }
+    }
     if (cfg_.db != 0) {
         const std::string select = format({"SELECT", std::to_string(cfg_.db)});
         auto r = co_await exchange(select);
@@ -132,6 +142,8 @@ net::awaitable<void> redis_client::connect() {
             throw store_unavailable("redis: SELECT " + std::to_string(cfg_.db) + ": " + r.str);
         }
     }
+    // Only now: commands pipelined before AUTH and SELECT would be refused or misplaced.
+    connected_ = true;
 }
 
 net::awaitable<redis_reply> redis_client::exchange(const std::string& wire) {

@@ -316,7 +316,7 @@ TEST_CASE("to_json of the defaults spells out every key", "[config][defaults][to
                        "queue_timeout": "1s", "run_timeout": "10s", "nice": 10 },
       "jobs": { "store": "memory", "prefix": "/tasks/", "concurrency": 64, "max_wait": "30s",
                 "retry_after": "1s",
-                "redis": { "address": "127.0.0.1:6379", "db": 0, "key_prefix": "edged:",
+                "redis": { "address": "127.0.0.1:6379", "db": 0, "key_prefix": "edged:", "username": "", "password": "",
                            "timeout": "1s", "lease": "10s", "reconnect_interval": "500ms" } },
       "upstreams": {},
       "routes": []
