@@ -54,11 +54,25 @@ std::optional<edged::config::config> load(const std::string& path) {
     }
 }
 
+// Builds what the config describes (routes, handlers, after-action templates, static bodies and
+// their compressed variants, the job store): the errors the loader cannot see. Nullptr, with
+// the error on stderr, when that fails: a config error, exit 2, found by --check-config too.
+std::unique_ptr<edged::server::server> build(edged::config::config cfg, const std::string& path) {
+    try {
+        return std::make_unique<edged::server::server>(std::move(cfg));
+    } catch (const std::exception& e) {
+        std::cerr << "edged: invalid config " << path << ":\n  " << e.what() << "\n";
+        return nullptr;
+    }
+}
+
 int run(edged::config::config cfg, const std::string& path) {
     namespace log = edged::lifecycle::log;
     log::init(cfg.log.level);
+    auto built = build(std::move(cfg), path);
+    if (!built) return exit_usage;
     try {
-        edged::server::server srv(std::move(cfg));
+        edged::server::server& srv = *built;
         // Signals are caught before any listener opens, so none can kill a half-started process.
         boost::asio::signal_set signals(srv.control(), SIGINT, SIGTERM);
         std::function<void(const boost::system::error_code&, int)> on_signal;
@@ -139,6 +153,9 @@ int main(int argc, char** argv) {
     auto cfg = load(config_path);
     if (!cfg) return exit_usage;
     if (check_only) {
+        // Everything a start would build, without opening a socket or starting a thread.
+        edged::lifecycle::log::init("off");
+        if (!build(*cfg, config_path)) return exit_usage;
         std::cout << edged::config::to_ordered_json(*cfg).dump(2) << "\n";
         return exit_ok;
     }

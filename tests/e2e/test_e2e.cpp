@@ -159,6 +159,25 @@ routes:
         CHECK(out.find("line ") != std::string::npos);
     }
     {
+        // What only building the routes finds (an after-action's unknown template variable)
+        // is a config error for the check and for a start alike: exit 2, naming the route.
+        const std::string unbuildable = R"(
+upstreams: { sink: { url: "http://127.0.0.1:9" } }
+routes:
+  - name: tell
+    match: { path: /t }
+    handler: { static: { status: 200 } }
+    after: [ { http: { upstream: sink, body: "${request.nope}" } } ]
+)";
+        const auto file = write_config("unbuildable.yaml", unbuildable);
+        process check({EDGED_BINARY, "--check-config", file});
+        CHECK(check.wait_exit(10s) == 2);
+        check.wait_line("nope");
+        CHECK(check.output().find("routes.tell") != std::string::npos);
+        process start({EDGED_BINARY, "--config", file});
+        CHECK(start.wait_exit(10s) == 2);
+    }
+    {
         // An invalid config refuses to start the daemon.
         process p({EDGED_BINARY, "--config", write_config("bad2.yaml", "server: { port: 1 }\n")});
         CHECK(p.wait_exit(10s) == 2);
