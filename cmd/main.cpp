@@ -89,6 +89,19 @@ int run(edged::config::config cfg, const std::string& path) {
             signals.async_wait(on_signal);
         };
         signals.async_wait(on_signal);
+        // SIGHUP's default action would end the process without a drain (and systemd would not
+        // restart it). Until reload is built, it is logged and changes nothing.
+        boost::asio::signal_set hangup(srv.control(), SIGHUP);
+        std::function<void(const boost::system::error_code&, int)> on_hangup;
+        on_hangup = [&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            log::event(
+                "SIGHUP: reloading the config is not supported yet; the running config "
+                "stays (restart edged to apply changes)")
+                .warn();
+            hangup.async_wait(on_hangup);
+        };
+        hangup.async_wait(on_hangup);
         srv.start();
         log::event("edged started")
             .str("version", EDGED_VERSION)

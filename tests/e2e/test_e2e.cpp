@@ -118,6 +118,19 @@ TEST_CASE("SIGTERM: readyz 503, in-flight request completes, listeners close, ex
     CHECK(!edged.wait_line("\"msg\":\"access\"", 1s).empty());
 }
 
+TEST_CASE("SIGHUP is logged and ignored: edged keeps serving, then drains on SIGTERM", "[e2e]") {
+    process edged({EDGED_BINARY, "--config", write_config("hup.yaml", e2e_config)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    REQUIRE(!listening.empty());
+    edged.signal(SIGHUP);
+    REQUIRE(!edged.wait_line("SIGHUP").empty());
+    raw_client c(port_from(listening));
+    c.send(get_request("/hello"));
+    CHECK(c.read().result_int() == 200);
+    edged.signal(SIGTERM);
+    CHECK(edged.wait_exit(15s) == 0);
+}
+
 TEST_CASE("a second signal ends the process at once with exit code 3", "[e2e]") {
     process edged({EDGED_BINARY, "--config", write_config("second.yaml", e2e_config)});
     std::string listening = edged.wait_line("\"msg\":\"listening\"");
