@@ -63,17 +63,12 @@ net::awaitable<lifecycle::response> route_dispatcher::respond_async(exchange& ex
     co_return co_await ex.lc->respond_async(req);
 }
 
-void route_dispatcher::flushed(std::span<exchange> batch, error_code ec, std::string_view peer) {
-    // The access log measures time to flush; without it only background work needs the time.
-    const auto now =
-        access_log_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+void route_dispatcher::flushed(std::span<exchange> batch, error_code ec, std::string_view peer,
+                               std::chrono::steady_clock::time_point handed) {
+    // Every request's time to flush runs from the end of its head to `handed`, the moment its
+    // response went to the kernel: the access log, and background budgets, read the same points.
     for (exchange& ex : batch) {
-        if (!ec) {
-            if (access_log_)
-                ex.lc->flushed(now);
-            else
-                ex.lc->flushed_now();
-        }
+        if (!ec) ex.lc->flushed(handed);
         if (access_log_) {
             lifecycle::log::event e("access");
             e.request_id(ex.request_id)

@@ -29,7 +29,8 @@ public:
     std::optional<lifecycle::response> begin(exchange& ex, const inbound& in) override;
     net::awaitable<lifecycle::response> respond_async(exchange& ex,
                                                       const lifecycle::request& req) override;
-    void flushed(std::span<exchange> batch, error_code ec, std::string_view peer) override;
+    void flushed(std::span<exchange> batch, error_code ec, std::string_view peer,
+                 std::chrono::steady_clock::time_point handed) override;
 
 private:
     std::shared_ptr<const router> routes_;

@@ -54,10 +54,14 @@ public:
     virtual std::optional<lifecycle::response> begin(exchange& ex, const inbound& in) = 0;
     virtual net::awaitable<lifecycle::response> respond_async(exchange& ex,
                                                               const lifecycle::request& req) = 0;
-    // The responses of `batch` were handed to the kernel (`ec` clear) or their write failed:
-    // their lifecycles learn it, the access log gets a line each, and each exchange lets go of
-    // its lifecycle.
-    virtual void flushed(std::span<exchange> batch, error_code ec, std::string_view peer) = 0;
+    // The responses of `batch` were handed to the kernel at `handed` (`ec` clear) or their
+    // write failed: their lifecycles learn it, the access log gets a line each, and each
+    // exchange lets go of its lifecycle. `handed` is read just before the system call that
+    // wrote the batch's last bytes: the clock is not read after it, as the call itself may be
+    // preempted by the client it wakes (on loopback that client can get the response, and even
+    // finish, before the call returns).
+    virtual void flushed(std::span<exchange> batch, error_code ec, std::string_view peer,
+                         std::chrono::steady_clock::time_point handed) = 0;
 
 protected:
     ~dispatcher() = default;

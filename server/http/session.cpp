@@ -349,6 +349,7 @@ std::optional<error_code> session::write_now() {
         nodelay_ = true;
     }
     wrote_ = true;
+    handed_ = clock::now();  // before the call: see dispatcher::flushed
     const std::size_t n = socket_.write_some(net::buffer(out_), ec);
     if (ec == net::error::would_block || ec == net::error::try_again) return std::nullopt;
     if (!ec && n < out_.size()) {
@@ -368,6 +369,7 @@ net::awaitable<bool> session::write_rest() {
     set_phase(phase::writing, host_.cfg.timeouts.write);
     error_code ec;
     for (std::size_t sent = 0; sent < out_.size();) {
+        handed_ = clock::now();  // the last write's start is the batch's hand-over
         auto [wec, n] = co_await socket_.async_write_some(
             net::buffer(out_.data() + sent, out_.size() - sent), token);
         if (wec) {
@@ -381,7 +383,8 @@ net::awaitable<bool> session::write_rest() {
 
 bool session::complete_flush(error_code ec) {
     out_.clear();
-    host_.dispatch.flushed(std::span<exchange>(exchanges_.data(), batch_), ec, remote_address());
+    host_.dispatch.flushed(std::span<exchange>(exchanges_.data(), batch_), ec, remote_address(),
+                           handed_);
     batch_ = 0;
     return !ec;
 }

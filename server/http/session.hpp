@@ -118,6 +118,7 @@ private:
     std::string_view req_host_;  // the request's host, normalised
     std::string remote_text_;
     clock::time_point request_started_{};
+    clock::time_point handed_{};  // when the current batch's last write started
     phase phase_ = phase::idle;
     clock::time_point deadline_ = clock::time_point::max();
     bool timed_out_ = false;

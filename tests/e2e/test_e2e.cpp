@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <vector>
 
 #include "harness.hpp"
@@ -410,4 +411,40 @@ routes:
     CHECK(j.at("offload_completed") == 0);
     CHECK(j.at("connections_closed_at_grace") == 3);
     for (auto& c : clients) CHECK(c->closed_by_peer());
+}
+
+TEST_CASE("the access log's duration lies inside what the client saw, first requests included",
+          "[e2e][timing]") {
+    // edged's interval (end of the request head -> response handed to the kernel) is inside the
+    // client's (connect -> last byte), so it can never be longer. It was, by up to a millisecond,
+    // on a connection's first request: the clock was read after the write, and the write's
+    // system call can be preempted by the client it wakes.
+    const char* curl = "/usr/bin/curl";
+    REQUIRE(::access(curl, X_OK) == 0);
+    process edged({EDGED_BINARY, "--config", write_config("timing.yaml", e2e_config)});
+    std::string listening = edged.wait_line("\"msg\":\"listening\"");
+    REQUIRE(!listening.empty());
+    const std::string url = "http://127.0.0.1:" + std::to_string(port_from(listening)) + "/hello";
+    std::vector<double> client_us;
+    for (int i = 0; i < 10; ++i) {
+        process c({curl, "-s", "-o", "/dev/null", "-w", "%{time_total}\\n", url});
+        REQUIRE(c.wait_exit(10s) == 0);
+        std::string total = c.wait_line(".");
+        REQUIRE(!total.empty());
+        client_us.push_back(std::stod(total) * 1e6);
+    }
+    edged.signal(SIGTERM);
+    REQUIRE(edged.wait_exit(15s) == 0);
+    std::vector<std::int64_t> logged;
+    std::istringstream lines(edged.output());
+    for (std::string line; std::getline(lines, line);)
+        if (line.find("\"msg\":\"access\"") != std::string::npos)
+            logged.push_back(nlohmann::json::parse(line).at("duration_us").get<std::int64_t>());
+    REQUIRE(logged.size() == client_us.size());
+    for (std::size_t i = 0; i < logged.size(); ++i) {
+        INFO("request " << i << ": logged " << logged[i] << " us, client saw " << client_us[i]
+                        << " us");
+        CHECK(logged[i] >= 0);
+        CHECK(static_cast<double>(logged[i]) <= client_us[i]);
+    }
 }
