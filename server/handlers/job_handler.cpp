@@ -57,13 +57,11 @@ bool valid_key(std::string_view k) {
     return true;
 }
 
-std::string seconds_text(std::chrono::milliseconds d) {
-    // Retry-After is delta-seconds: round up, at least 1 when set.
-    auto s = (d.count() + 999) / 1000;
-    return std::to_string(s);
-}
-
 }  // namespace
+
+std::string retry_after_seconds(std::chrono::milliseconds d) {
+    return std::to_string((d.count() + 999) / 1000);
+}
 
 lifecycle::response json_response(unsigned status, const nlohmann::json& body) {
     lifecycle::response r;
@@ -77,7 +75,7 @@ lifecycle::response json_response(unsigned status, const nlohmann::json& body) {
 
 lifecycle::response unavailable_response(std::chrono::milliseconds retry_after, std::string why) {
     auto r = json_response(503, {{"error", std::move(why)}});
-    r.headers.emplace_back("Retry-After", seconds_text(retry_after));
+    r.headers.emplace_back("Retry-After", retry_after_seconds(retry_after));
     return r;
 }
 
@@ -89,7 +87,7 @@ lifecycle::response job_handler::accepted(const std::string& id, bool async_pref
     const std::string url = service_.cfg().prefix + id;
     auto r = json_response(202, {{"id", id}, {"status_url", url}});
     r.headers.emplace_back("Location", url);
-    r.headers.emplace_back("Retry-After", seconds_text(service_.cfg().retry_after));
+    r.headers.emplace_back("Retry-After", retry_after_seconds(service_.cfg().retry_after));
     if (async_preferred) r.headers.emplace_back("Preference-Applied", "respond-async");
     return r;
 }

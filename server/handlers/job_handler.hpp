@@ -36,6 +36,8 @@ private:
 
 // A status API answer helper shared with tasks_handler: JSON with a Retry-After.
 lifecycle::response json_response(unsigned status, const nlohmann::json& body);
+// Retry-After's delta-seconds for `d`, rounded up.
+std::string retry_after_seconds(std::chrono::milliseconds d);
 lifecycle::response unavailable_response(std::chrono::milliseconds retry_after, std::string why);
 
 }  // namespace edged::server
