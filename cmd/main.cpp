@@ -89,16 +89,14 @@ int run(edged::config::config cfg, const std::string& path) {
             signals.async_wait(on_signal);
         };
         signals.async_wait(on_signal);
-        // SIGHUP's default action would end the process without a drain (and systemd would not
-        // restart it). Until reload is built, it is logged and changes nothing.
+        // SIGHUP: read the config file again and apply it (server::reload; an invalid file
+        // changes nothing and is logged with every error).
         boost::asio::signal_set hangup(srv.control(), SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_hangup;
         on_hangup = [&](const boost::system::error_code& ec, int) {
             if (ec) return;
-            log::event(
-                "SIGHUP: reloading the config is not supported yet; the running config "
-                "stays (restart edged to apply changes)")
-                .warn();
+            log::event("SIGHUP: reloading the config").str("config", path).info();
+            srv.reload(path);
             hangup.async_wait(on_hangup);
         };
         hangup.async_wait(on_hangup);

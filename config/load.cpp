@@ -67,6 +67,13 @@ std::string describe(const node& n) {
 
 // ---- lexical checks -----------------------------------------------------------------------
 
+// Route and upstream names: they become log fields and metric labels, so a small alphabet.
+bool is_name(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    });
+}
+
 bool is_hostname(std::string_view s) {
     if (s.empty()) return false;
     return std::all_of(s.begin(), s.end(), [](char c) {
@@ -694,12 +701,7 @@ void validator::read_upstreams(const node* n, std::vector<upstream_config>& out)
     for (const auto& m : n->members) {
         const std::string path = "upstreams." + m.key;
         if (!upstream_names_.insert(m.key).second) continue;  // duplicate, reported above
-        if (!std::all_of(m.key.begin(), m.key.end(),
-                         [](char c) {
-                             return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                                    c == '.' || c == '-';
-                         }) ||
-            m.key.empty()) {
+        if (!is_name(m.key)) {
             error(m.line, path, "invalid upstream name: use letters, digits, '_', '.' and '-'");
         }
         upstream_config u;
@@ -764,6 +766,11 @@ bool validator::read_route(const node& n, const std::string& path, route_config&
         if (auto text = str(*name, s.key("name"))) {
             if (text->empty()) {
                 error(name->line, s.key("name"), "must not be empty");
+            } else if (!is_name(*text)) {
+                error(name->line, s.key("name"),
+                      "invalid route name " + quote(*text) +
+                          ": use letters, digits, '_', '.' and '-' (it is a log field and a "
+                          "metric label)");
             } else {
                 out.name = *text;
             }

@@ -31,6 +31,9 @@ class fetcher {
 public:
     virtual boost::asio::awaitable<fetch_result> fetch(std::string_view upstream, request req,
                                                        std::size_t max_body) = 0;
+    // A subrequest to `upstream` the lifecycle refused (lifecycle.max_subrequests): counted
+    // with the upstream's other outcomes.
+    virtual void count_rejected(std::string_view upstream) noexcept {}
 
 protected:
     ~fetcher() = default;

@@ -34,7 +34,9 @@ loggers& instance() {
 void init(std::string_view level) {
     auto lvl = spdlog::level::from_str(std::string(level));
     instance().events->set_level(lvl);
-    instance().access->set_level(lvl);
+    // The access log is not an event log: log.access alone turns it on or off (a warn level
+    // for events must not silence it).
+    instance().access->set_level(spdlog::level::trace);
     static bool flusher_started = false;
     if (!flusher_started) {
         flusher_started = true;

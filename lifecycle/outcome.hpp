@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "lifecycle/owned_counter.hpp"
+
 namespace edged::lifecycle {
 
 enum class outcome : std::uint8_t {
@@ -23,17 +25,37 @@ inline constexpr std::size_t outcome_count = 6;
 // "completed", "failed", "cancelled:wall_budget", ... (the names used in logs and metrics).
 std::string_view to_string(outcome o);
 
-// Process-wide task counters, shared by every I/O thread.
+// One I/O thread's task counters; its thread is their one writer (lifecycle/stats.hpp).
 struct task_counters {
-    std::array<std::atomic<std::uint64_t>, outcome_count> by_outcome{};
-    std::atomic<std::uint64_t> registered{0};  // every wait_until call, accepted or not
-    std::atomic<std::int64_t> running{0};      // accepted and not yet ended (process-wide cap)
-    std::atomic<std::uint64_t> subrequests{0};
-    std::atomic<std::uint64_t> subrequests_rejected{0};
+    std::array<owned_counter, outcome_count> by_outcome{};
+    owned_counter registered;  // every wait_until call, accepted or not
+    owned_gauge running;       // accepted and not yet ended
+    owned_counter subrequests;
+    owned_counter subrequests_rejected;
 
-    void count(outcome o) { by_outcome[static_cast<std::size_t>(o)].fetch_add(1); }
-    std::uint64_t get(outcome o) const { return by_outcome[static_cast<std::size_t>(o)].load(); }
+    void count(outcome o) { by_outcome[static_cast<std::size_t>(o)].add(); }
+    std::uint64_t get(outcome o) const { return by_outcome[static_cast<std::size_t>(o)].get(); }
     std::uint64_t ended() const;  // every outcome, rejections included
+};
+
+// Every thread's task_counters summed (read by /stats, /metrics and the shutdown summary).
+struct task_totals {
+    std::array<std::uint64_t, outcome_count> by_outcome{};
+    std::uint64_t registered = 0;
+    std::int64_t running = 0;
+    std::uint64_t subrequests = 0;
+    std::uint64_t subrequests_rejected = 0;
+
+    void add(const task_counters& c);
+    std::uint64_t get(outcome o) const { return by_outcome[static_cast<std::size_t>(o)]; }
+    std::uint64_t ended() const;
+};
+
+// The process-wide cap on background tasks (lifecycle.max_background_tasks): the one count
+// every I/O thread shares, touched when a task is accepted and when it ends — admission, like
+// max_connections, not a figure for metrics.
+struct task_cap {
+    std::atomic<std::int64_t> reserved{0};
 };
 
 // What a shutdown did to the background tasks: a mark taken when it starts, the tally when it
@@ -48,7 +70,7 @@ struct shutdown_tally {
     std::uint64_t drained = 0;    // ended on their own since (completed, failed, own budgets)
     std::uint64_t cancelled = 0;  // cancelled:shutdown since
 };
-shutdown_mark mark_shutdown(const task_counters& c);
-shutdown_tally tally_shutdown(const task_counters& c, const shutdown_mark& since);
+shutdown_mark mark_shutdown(const task_totals& c);
+shutdown_tally tally_shutdown(const task_totals& c, const shutdown_mark& since);
 
 }  // namespace edged::lifecycle

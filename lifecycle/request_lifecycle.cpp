@@ -36,9 +36,12 @@ net::awaitable<fetch_result> context::fetch(std::string_view upstream, request r
         co_return closed;
     }
     auto& rt = lifecycle_->runtime_;
-    rt.counters().subrequests.fetch_add(1, std::memory_order_relaxed);
+    fetcher* f = lifecycle_->fetcher_ ? lifecycle_->fetcher_ : rt.get_fetcher();
+    rt.counters().subrequests.add();
     if (subrequests_ >= lifecycle_->limits_.max_subrequests) {
-        rt.counters().subrequests_rejected.fetch_add(1, std::memory_order_relaxed);
+        rt.counters().subrequests_rejected.add();
+        lifecycle_->stats_->subrequests_rejected.add();
+        if (f) f->count_rejected(upstream);
         log::event("subrequest rejected")
             .request_id(id())
             .str("upstream", upstream)
@@ -48,7 +51,6 @@ net::awaitable<fetch_result> context::fetch(std::string_view upstream, request r
         overflow.ec = errc::subrequest_overflow;
         co_return overflow;
     }
-    fetcher* f = rt.get_fetcher();
     if (!f) {
         fetch_result none;
         none.ec = errc::unknown_upstream;
@@ -82,6 +84,10 @@ void request_lifecycle::begin(const request_start& s) {
     phase_ = phase::receiving;
     received_at_ = s.received;
     route_ = s.route;
+    stats_ = &runtime_.stats_of(s.route ? s.route->metrics : s.unrouted);
+    pin_ = s.pin;
+    fetcher_ = s.via;
+    flushed_at_ = {};
     limits_ = s.route ? s.route->limits : s.limits ? *s.limits : lifecycle_limits{};
     budget_.reset(limits_.budget);
     tasks_.clear();
@@ -198,7 +204,7 @@ void request_lifecycle::after_response(const request& req, const response& res) 
 }
 
 std::error_code request_lifecycle::wait_until(std::string name, net::awaitable<void> body) {
-    runtime_.counters().registered.fetch_add(1, std::memory_order_relaxed);
+    runtime_.counters().registered.add();
     std::error_code why;
     if (phase_ == phase::closed || cancelling_) {
         why = errc::lifecycle_closed;
@@ -223,6 +229,7 @@ void request_lifecycle::reject(std::string_view name, std::error_code why) {
     ++rejected_;
     ++outcomes_[static_cast<std::size_t>(outcome::rejected_overflow)];
     runtime_.counters().count(outcome::rejected_overflow);
+    stats_->tasks[static_cast<std::size_t>(outcome::rejected_overflow)].add();
     log::event("background task rejected")
         .request_id(ctx_.id())
         .str("task", name)
@@ -233,6 +240,7 @@ void request_lifecycle::reject(std::string_view name, std::error_code why) {
 
 void request_lifecycle::flushed(clock::time_point at) {
     flushed_at_ = at;
+    stats_->to_flush.observe(at - received_at_);
     start_background(at);
 }
 
@@ -299,6 +307,7 @@ void request_lifecycle::on_task_end(task& t, std::exception_ptr e) {
     }
     ++outcomes_[static_cast<std::size_t>(o)];
     runtime_.counters().count(o);
+    stats_->tasks[static_cast<std::size_t>(o)].add();
     if (phase_ == phase::background && running_ == 0) close();
 }
 
@@ -324,9 +333,12 @@ void request_lifecycle::close() {
         e.request_id(ctx_.id()).str("route", ctx_.route()).unum("tasks", tasks_registered());
         for (std::size_t i = 0; i < outcome_count; ++i)
             if (outcomes_[i]) e.unum(to_string(static_cast<outcome>(i)), outcomes_[i]);
-        if (flushed_at_ != clock::time_point{})
+        if (flushed_at_ != clock::time_point{}) {
             e.num("post_response_us", duration_cast<microseconds>(now - flushed_at_).count());
+            stats_->post_response.observe(now - flushed_at_);
+        }
         e.num("cpu_us", duration_cast<microseconds>(budget_.cpu_used()).count());
+        stats_->cpu.observe(budget_.cpu_used());
         e.info();
     }
     if (owner_released_) recycle();
@@ -432,6 +444,8 @@ void lifecycle_pool::recycle(request_lifecycle* lc) {
     --live_;
     lc->ctx_.reset();
     lc->tasks_.clear();
+    lc->pin_.reset();  // may end the config the request started under (a reload since)
+    lc->fetcher_ = nullptr;
     lc->phase_ = request_lifecycle::phase::idle;
     if (free_.size() < max_idle_) {
         free_.push_back(lc);

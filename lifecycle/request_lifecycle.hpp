@@ -37,13 +37,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list_hook.hpp>
+#include <boost/smart_ptr/local_shared_ptr.hpp>
 
 #include "lifecycle/budget.hpp"
 #include "lifecycle/context.hpp"
+#include "lifecycle/fetch.hpp"
 #include "lifecycle/handler.hpp"
 #include "lifecycle/limits.hpp"
 #include "lifecycle/message.hpp"
 #include "lifecycle/outcome.hpp"
+#include "lifecycle/stats.hpp"
 #include "lifecycle/tracking_executor.hpp"
 
 namespace edged::lifecycle {
@@ -58,6 +61,7 @@ struct route_binding {
     lifecycle::handler* handler = nullptr;
     const response_hook* after = nullptr;  // null when the route has no after-actions
     lifecycle_limits limits;
+    route_metrics* metrics = nullptr;  // where its requests count (null: the runtime's own slot)
 };
 
 // Everything a request brings to its lifecycle, handed over once by begin(). The views need only
@@ -70,6 +74,12 @@ struct request_start {
     std::string_view peer;                           // the client's address
     const route_binding* route = nullptr;            // null when no route matched
     const lifecycle_limits* limits = nullptr;  // without a route: the defaults (null: built-in)
+    route_metrics* unrouted = nullptr;         // without a route: where it counts
+    // The config the request started under (its route table, handlers, upstreams), kept until
+    // the lifecycle closes: a reload never changes what a request in flight, or one of its
+    // background tasks, uses. `via`: that config's transport for ctx.fetch (null: the runtime's).
+    boost::local_shared_ptr<const void> pin;
+    fetcher* via = nullptr;
 };
 
 class request_lifecycle final : public segment_sink,
@@ -125,6 +135,8 @@ public:
     std::chrono::microseconds time_to_flush() const;  // from begin() to flushed()
     const budget& get_budget() const { return budget_; }
     std::size_t tasks_registered() const { return tasks_.size() + rejected_; }
+    // This request's figures on this thread (its route's, or those of requests no route matched).
+    route_stats& stats() { return *stats_; }
 
     // Thread CPU time the request's offloaded work used on the worker pool: charged to its CPU
     // budget like any segment of its own.
@@ -166,6 +178,9 @@ private:
     runtime& runtime_;
     context ctx_;
     const route_binding* route_ = nullptr;
+    route_stats* stats_ = nullptr;
+    boost::local_shared_ptr<const void> pin_;
+    fetcher* fetcher_ = nullptr;
     std::uint64_t generation_ = 0;  // per request; stale timer and posted callbacks check it
     phase phase_ = phase::idle;
     lifecycle_limits limits_;

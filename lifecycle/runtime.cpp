@@ -4,12 +4,13 @@ namespace edged::lifecycle {
 
 runtime::runtime(boost::asio::io_context& ioc, task_counters& counters,
                  std::size_t max_background_tasks, clock_source& clock, unsigned background_share,
-                 gate* g)
+                 gate* g, task_cap* cap)
     : ioc_(ioc),
       counters_(counters),
       max_background_tasks_(max_background_tasks),
       clock_(clock),
       gate_(g),
+      cap_(cap ? *cap : own_cap_),
       ids_(id_generator::seeded()),
       pool_(*this),
       lane_(ioc, clock, background_share) {}
@@ -17,16 +18,18 @@ runtime::runtime(boost::asio::io_context& ioc, task_counters& counters,
 runtime::~runtime() = default;
 
 bool runtime::try_reserve_task() {
-    auto running = counters_.running.fetch_add(1, std::memory_order_relaxed);
-    if (running >= static_cast<std::int64_t>(max_background_tasks_)) {
-        counters_.running.fetch_sub(1, std::memory_order_relaxed);
+    auto reserved = cap_.reserved.fetch_add(1, std::memory_order_relaxed);
+    if (reserved >= static_cast<std::int64_t>(max_background_tasks_)) {
+        cap_.reserved.fetch_sub(1, std::memory_order_relaxed);
         return false;
     }
+    counters_.running.add(1);
     return true;
 }
 
 void runtime::release_task() {
-    counters_.running.fetch_sub(1, std::memory_order_relaxed);
+    cap_.reserved.fetch_sub(1, std::memory_order_relaxed);
+    counters_.running.add(-1);
 }
 
 void runtime::cancel_all(outcome reason) {

@@ -1,8 +1,8 @@
 #pragma once
 // The lifecycle side of one I/O thread: the lifecycle pool, the request id generator, the
-// process-wide task counters and cap, the clock budgets read, the background lane, and the list of
-// lifecycles in their background phase (so a shutdown can cancel their tasks), and the way to
-// the process's worker pool. Each of those
+// thread's task counters and the process-wide task cap, where its requests are counted, the clock
+// budgets read, the background lane, and the list of lifecycles in their background phase (so a
+// shutdown can cancel their tasks), and the way to the process's worker pool. Each of those
 // lifecycles holds the thread's shutdown gate, when one is given, until it closes.
 
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "lifecycle/pool/worker_pool.hpp"
 #include "lifecycle/request_id.hpp"
 #include "lifecycle/request_lifecycle.hpp"
+#include "lifecycle/stats.hpp"
 
 namespace edged::lifecycle {
 
@@ -26,7 +27,8 @@ class runtime {
 public:
     runtime(boost::asio::io_context& ioc, task_counters& counters, std::size_t max_background_tasks,
             clock_source& clock = system_clock_source::instance(),
-            unsigned background_share = background_lane::default_share, gate* g = nullptr);
+            unsigned background_share = background_lane::default_share, gate* g = nullptr,
+            task_cap* cap = nullptr);
     ~runtime();
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -52,6 +54,19 @@ public:
     worker_pool* get_worker_pool() const { return worker_pool_; }
     const offload_limits& get_offload_limits() const { return offload_limits_; }
 
+    // Where this thread's requests count (lifecycle/stats.hpp): its slot index in every
+    // per_thread figure, and the figures of requests no route matched. Without it (a runtime
+    // of its own, in tests) they count in a slot the runtime keeps.
+    void set_stats(std::size_t thread_index, route_metrics* unrouted) {
+        thread_index_ = thread_index;
+        unrouted_ = unrouted;
+    }
+    std::size_t thread_index() const { return thread_index_; }
+    route_stats& stats_of(route_metrics* route) {
+        if (route) return route->at(thread_index_);
+        return unrouted_ ? unrouted_->at(thread_index_) : own_stats_;
+    }
+
     // Process-wide cap on background tasks (accepted and not yet ended).
     bool try_reserve_task();
     void release_task();
@@ -71,6 +86,11 @@ private:
     std::size_t max_background_tasks_;
     clock_source& clock_;
     gate* gate_;
+    task_cap own_cap_;
+    task_cap& cap_;  // shared by every thread of the process, or own_cap_
+    std::size_t thread_index_ = 0;
+    route_metrics* unrouted_ = nullptr;
+    route_stats own_stats_;
     id_generator ids_;
     boost::intrusive::list<request_lifecycle, boost::intrusive::constant_time_size<false>>
         background_;

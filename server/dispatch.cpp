@@ -5,18 +5,14 @@
 
 namespace edged::server {
 
-route_dispatcher::route_dispatcher(const config::config& cfg, std::shared_ptr<const router> routes,
-                                   lifecycle::runtime& rt, server_state& state)
-    : routes_(std::move(routes)),
-      runtime_(rt),
-      state_(state),
-      defaults_(lifecycle::lifecycle_limits::of(cfg)),
-      access_log_(cfg.log.access) {}
+route_dispatcher::route_dispatcher(lifecycle::runtime& rt, server_state& state)
+    : runtime_(rt), state_(state) {}
 
 std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const inbound& in) {
     const auto method = in.req.method_string();
     router::result match;
-    if (in.target) match = routes_->match(in.host, in.target->path, method);
+    const generation& g = *gen_->shared;
+    if (in.target) match = g.routes.match(in.host, in.target->path, method);
 
     lifecycle::request_start start;
     start.received = in.received;
@@ -30,7 +26,10 @@ std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const i
         start.host = in.host;
     }
     start.route = match.matched ? &match.matched->binding : nullptr;
-    start.limits = &defaults_;
+    start.limits = &gen_->defaults;
+    start.unrouted = state_.unrouted;
+    start.pin = gen_;
+    start.via = &gen_->upstreams;
     ex.lc = runtime_.pool().acquire();
     ex.lc->begin(start);
     ex.matched = match.matched;
@@ -38,11 +37,11 @@ std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const i
     // Once shutdown has begun (readiness is 503), every response asks the client to reconnect,
     // so keep-alive clients move to another instance during the drain delay.
     ex.close = !state_.ready.load(std::memory_order_relaxed);
-    if (access_log_) {
+    ex.logged = g.cfg.log.access;
+    if (ex.logged) {
         ex.method.assign(method);
         ex.path.assign(in.req.target().substr(0, in.req.target().find('?')));
     }
-    state_.requests.fetch_add(1, std::memory_order_relaxed);
 
     if (!in.target) {
         ex.close = true;  // a target we cannot read: the framing may be off too
@@ -68,8 +67,9 @@ void route_dispatcher::flushed(std::span<exchange> batch, error_code ec, std::st
     // Every request's time to flush runs from the end of its head to `handed`, the moment its
     // response went to the kernel: the access log, and background budgets, read the same points.
     for (exchange& ex : batch) {
+        ex.lc->stats().count_status(ex.status);
         if (!ec) ex.lc->flushed(handed);
-        if (access_log_) {
+        if (ex.logged) {
             lifecycle::log::event e("access");
             e.request_id(ex.request_id)
                 .str("method", ex.method)

@@ -12,21 +12,43 @@ constexpr std::string_view over_capacity =
 
 }  // namespace
 
-io_thread::io_thread(const config::config& cfg, std::shared_ptr<const router> routes,
-                     server_state& state, lifecycle::worker_pool& pool, jobs::job_service* jobs)
-    : cfg_(cfg),
+io_thread::io_thread(std::size_t index, std::shared_ptr<const generation> boot, server_state& state,
+                     lifecycle::worker_pool& pool, jobs::job_service* jobs)
+    : index_(index),
       state_(state),
-      host_(ioc_, cfg.server, dispatch_, gate_, state.open_connections),
+      server_cfg_(boot->cfg.server),
+      host_(ioc_, server_cfg_, dispatch_, gate_, state.open_connections),
       ioc_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       runtime_(std::make_unique<lifecycle::runtime>(
-          ioc_, state.tasks, cfg.lifecycle.max_background_tasks,
-          lifecycle::system_clock_source::instance(), cfg.lifecycle.background_share, &gate_)),
-      upstreams_(std::make_unique<upstream_set>(ioc_, cfg)),
-      jobs_(jobs ? std::make_unique<jobs::job_worker>(ioc_, *upstreams_, gate_, *jobs) : nullptr),
-      dispatch_(cfg, std::move(routes), *runtime_, state),
+          ioc_, figures_.tasks, boot->cfg.lifecycle.max_background_tasks,
+          lifecycle::system_clock_source::instance(), boot->cfg.lifecycle.background_share, &gate_,
+          &state.tasks)),
+      boot_(boost::make_local_shared<thread_generation>(ioc_, boot, &state.upstreams, index)),
+      jobs_(jobs ? std::make_unique<jobs::job_worker>(ioc_, boot_->upstreams, gate_, *jobs)
+                 : nullptr),
+      dispatch_(*runtime_, state),
       sweep_(ioc_) {
-    runtime_->set_fetcher(upstreams_.get());
-    runtime_->set_worker_pool(&pool, cfg.worker_pool);
+    runtime_->set_stats(index, state.unrouted);
+    runtime_->set_fetcher(&boot_->upstreams);
+    runtime_->set_worker_pool(&pool, boot->cfg.worker_pool);
+    dispatch_.use(boot_);
+}
+
+void io_thread::use(std::shared_ptr<const generation> g, std::function<void()> done) {
+    net::post(ioc_, [this, g = std::move(g), done = std::move(done)]() mutable {
+        auto next = boost::make_local_shared<thread_generation>(ioc_, std::move(g),
+                                                                &state_.upstreams, index_);
+        // server.listen and server.threads need a restart; the rest of server.* applies to the
+        // next request read, on old connections and new.
+        auto listen = std::move(server_cfg_.listen);
+        auto threads = server_cfg_.threads;
+        server_cfg_ = next->shared->cfg.server;
+        server_cfg_.listen = std::move(listen);
+        server_cfg_.threads = threads;
+        runtime_->set_fetcher(&next->upstreams);
+        dispatch_.use(std::move(next));
+        if (done) done();
+    });
 }
 
 io_thread::~io_thread() {
@@ -51,9 +73,9 @@ void io_thread::start() {
 }
 
 void io_thread::on_accept(tcp::socket socket, tcp::endpoint peer) {
-    state_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    figures_.accepted.add();
     if (state_.open_connections.fetch_add(1, std::memory_order_relaxed) >=
-        cfg_.server.limits.max_connections) {
+        server_cfg_.limits.max_connections) {
         state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
         reject(std::move(socket));
         return;
@@ -69,7 +91,7 @@ void io_thread::on_accept(tcp::socket socket, tcp::endpoint peer) {
 }
 
 void io_thread::reject(tcp::socket socket) {
-    state_.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+    figures_.rejected.add();
     // A fresh socket's send buffer takes these bytes at once; never wait on an over-capacity peer.
     error_code ec;
     socket.non_blocking(true, ec);

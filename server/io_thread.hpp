@@ -24,6 +24,7 @@
 #include "lifecycle/gate.hpp"
 #include "lifecycle/runtime.hpp"
 #include "server/dispatch.hpp"
+#include "server/generation.hpp"
 #include "server/http/session.hpp"
 #include "server/http/session_host.hpp"
 #include "server/jobs/job_service.hpp"
@@ -31,16 +32,28 @@
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/server_state.hpp"
-#include "server/upstream/upstream_set.hpp"
 
 namespace edged::server {
 
+// One I/O thread's own figures (one writer: the thread; see lifecycle/stats.hpp).
+struct io_figures {
+    lifecycle::owned_counter accepted;  // connections accepted, rejected ones included
+    lifecycle::owned_counter rejected;  // over max_connections: 503 and closed
+    lifecycle::task_counters tasks;
+};
+
 class io_thread {
 public:
-    // `jobs`: the process's job service, when routes have job handlers.
-    io_thread(const config::config& cfg, std::shared_ptr<const router> routes, server_state& state,
+    // Thread number `index` of the process, serving `boot` until use() gives another
+    // generation. `jobs`: the process's job service, when routes have job handlers.
+    io_thread(std::size_t index, std::shared_ptr<const generation> boot, server_state& state,
               lifecycle::worker_pool& pool, jobs::job_service* jobs = nullptr);
     ~io_thread();
+
+    // Thread-safe: new requests (and new connections' limits and timeouts) follow `g` from
+    // the thread's next turn; `done` then runs on the thread. Requests already begun keep theirs.
+    void use(std::shared_ptr<const generation> g, std::function<void()> done = {});
+    const io_figures& figures() const { return figures_; }
 
     // Opens a listener on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).
     tcp::endpoint listen(const tcp::endpoint& ep);
@@ -56,8 +69,12 @@ private:
     void reject(tcp::socket socket);
     void arm_sweep();
 
-    const config::config& cfg_;
+    const std::size_t index_;
     server_state& state_;
+    io_figures figures_;
+    // The limits and timeouts sessions read (server.limits, server.timeouts), from the current
+    // generation; replaced between turns of the loop, never under a running handler.
+    config::server_config server_cfg_;
     // Before ioc_: a session still referenced by a queued handler leaves the gate and gives its
     // buffers back to the host when ioc_ is destroyed. (host_ only keeps references to ioc_ and
     // dispatch_, declared after it.)
@@ -67,7 +84,9 @@ private:
     // After ioc_: lifecycles own timers on it. Destroyed only after ioc_.run() has returned, so
     // no handler that references them is left.
     std::unique_ptr<lifecycle::runtime> runtime_;
-    std::unique_ptr<upstream_set> upstreams_;
+    // The generation the thread started with: job routes' exchanges use its upstreams (jobs.*
+    // and their upstreams need a restart).
+    thread_generation_ptr boot_;
     std::unique_ptr<jobs::job_worker> jobs_;  // null without a job service
     route_dispatcher dispatch_;
     std::vector<std::unique_ptr<listener>> listeners_;

@@ -23,7 +23,8 @@ bool route::allows(std::string_view method) const {
     return false;
 }
 
-router::router(const config::config& cfg, jobs::job_service* jobs) {
+router::router(const config::config& cfg, jobs::job_service* jobs,
+               lifecycle::route_registry* stats) {
     routes_.reserve(cfg.routes.size() + 1);
     if (jobs) {
         route r;
@@ -63,9 +64,11 @@ router::router(const config::config& cfg, jobs::job_service* jobs) {
         r.binding.limits = limits;
         routes_.push_back(std::move(r));
     }
+    if (stats)
+        for (auto& r : routes_) r.binding.metrics = &stats->get(r.binding.name);
 }
 
-void router::set_handler(std::string_view name, std::unique_ptr<lifecycle::handler> h) {
+void router::set_handler(std::string_view name, std::shared_ptr<lifecycle::handler> h) {
     for (auto& r : routes_) {
         if (r.name() == name) {
             r.handler = std::move(h);

@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "lifecycle/handler.hpp"
 #include "lifecycle/request_lifecycle.hpp"
+#include "lifecycle/stats.hpp"
 #include "server/after/after_actions.hpp"
 
 namespace edged::server {
@@ -27,9 +28,9 @@ struct route {
     std::optional<std::string> path;
     std::optional<std::string> prefix;
     std::optional<std::string> host;
-    std::vector<std::string> methods;  // empty = any
-    std::unique_ptr<lifecycle::handler> handler;
-    std::unique_ptr<after_actions> after;  // null when the route has none
+    std::vector<std::string> methods;             // empty = any
+    std::shared_ptr<lifecycle::handler> handler;  // shared: a C++ handler outlives reloads
+    std::unique_ptr<after_actions> after;         // null when the route has none
     // What its requests' lifecycles need: name, prefix, the two above, the lifecycle limits.
     lifecycle::route_binding binding;
 
@@ -44,7 +45,10 @@ public:
     // cannot be built (for example a handler kind this build does not serve yet).
     // `jobs`: the job service when a route has a job handler; the status API (jobs.prefix) is
     // then the first route, named "tasks".
-    explicit router(const config::config& cfg, jobs::job_service* jobs = nullptr);
+    // `stats`: where each route's requests count, found by its name (null: in the runtime's own
+    // slot, for tests).
+    explicit router(const config::config& cfg, jobs::job_service* jobs = nullptr,
+                    lifecycle::route_registry* stats = nullptr);
     router(router&&) = default;
 
     struct result {
@@ -56,7 +60,7 @@ public:
     const std::vector<route>& routes() const { return routes_; }
     // Replaces the handler of the route `name` (for programs that embed edged and write their
     // handlers in C++). Throws std::invalid_argument for an unknown route.
-    void set_handler(std::string_view name, std::unique_ptr<lifecycle::handler> h);
+    void set_handler(std::string_view name, std::shared_ptr<lifecycle::handler> h);
 
 private:
     std::vector<route> routes_;

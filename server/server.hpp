@@ -12,17 +12,30 @@
 // its tasks cancelled as cancelled:shutdown, with the offloaded work they await — then the
 // worker pool (what is still queued is cancelled, running items' tokens fire, its threads are
 // joined) and run() returns.
+//
+// Reload (reload(), on the control thread, for SIGHUP): the file is read and checked again; an
+// invalid one changes nothing (every error logged, counted as a reload error). A valid one
+// becomes the next generation (server/generation.hpp): each I/O thread serves its next requests
+// with it — routes, handlers, upstreams, budgets, after-actions, server.limits and
+// server.timeouts, log.*, shutdown.* — while requests in flight, and their background tasks,
+// finish under the generation they began with. Keys the running process cannot change
+// (restart_keys) keep their running values, and the log line names them.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "lifecycle/outcome.hpp"
 #include "lifecycle/pool/worker_pool.hpp"
 #include "server/admin/admin.hpp"
+#include "server/admin/figures.hpp"
+#include "server/generation.hpp"
 #include "server/jobs/job_service.hpp"
 #include "server/listener.hpp"
 #include "server/net.hpp"
@@ -50,6 +63,23 @@ struct shutdown_summary {
     std::chrono::milliseconds drain_time{0};
 };
 
+// What one reload did.
+struct reload_result {
+    bool ok = false;
+    std::vector<std::string> errors;          // why it was refused (ok false)
+    std::vector<std::string> restart_needed;  // changed keys that keep their running value
+    std::uint64_t generation = 0;             // serving new requests afterwards
+};
+
+// The keys a reload cannot change (they shape threads, sockets and the process-wide pools).
+inline constexpr std::array<std::string_view, 7> restart_keys = {"server.listen",
+                                                                 "server.threads",
+                                                                 "admin",
+                                                                 "worker_pool",
+                                                                 "jobs",
+                                                                 "lifecycle.max_background_tasks",
+                                                                 "lifecycle.background_share"};
+
 class server {
 public:
     // Builds the route table; throws std::runtime_error for a config it cannot serve.
@@ -58,8 +88,14 @@ public:
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
-    // Replaces a route's handler with one written in C++; only before start().
+    // Replaces a route's handler with one written in C++ (for programs that embed edged); only
+    // before start(). It stays the route's handler across reloads.
     void set_handler(std::string_view route, std::unique_ptr<lifecycle::handler> h);
+    // Control thread (or before start()): reads `path` and applies it as above, logging the
+    // outcome. Never throws.
+    reload_result reload(const std::string& path);
+    // The same with a config already loaded and checked.
+    reload_result reload(config::config next);
     // Binds every listener (throws boost::system::system_error naming the address on failure)
     // and starts the I/O threads. Logs one line per listener.
     void start();
@@ -72,22 +108,31 @@ public:
     const std::vector<tcp::endpoint>& endpoints() const { return endpoints_; }
     tcp::endpoint admin_endpoint() const { return admin_endpoint_; }
     const server_state& state() const { return state_; }
+    // The generation new requests are served with.
+    std::shared_ptr<const generation> current() const;
     const shutdown_summary& summary() const { return summary_; }
     unsigned threads() const { return threads_; }
     // Accept errors of the admin listener (each one followed by a back-off).
     std::uint64_t admin_accept_errors() const { return admin_listener_.accept_errors(); }
 
+    // The figures /stats and /metrics show (any thread).
+    figures snapshot() const;
     // What /stats answers (any thread).
-    nlohmann::json stats() const;
+    nlohmann::json stats() const { return to_json(snapshot()); }
 
 private:
     net::awaitable<void> shut_down();
+    std::shared_ptr<generation> build(config::config cfg, std::uint64_t number);
 
-    config::config cfg_;
+    const config::config boot_;  // as started: the source of every restart key
     unsigned threads_;
-    std::unique_ptr<jobs::job_service> jobs_;  // before routes_: job routes refer to it
-    std::shared_ptr<router> routes_;           // mutable until start(), then shared read-only
     server_state state_;
+    std::unique_ptr<jobs::job_service> jobs_;  // before the generations: job routes refer to it
+    // Handlers given by set_handler, applied to every generation.
+    std::vector<std::pair<std::string, std::shared_ptr<lifecycle::handler>>> overrides_;
+    mutable std::mutex current_mutex_;     // current_ is read by snapshot() on any thread
+    std::shared_ptr<generation> current_;  // mutable until start() (set_handler), then read-only
+    std::atomic<std::uint64_t> reloads_ok_{0}, reloads_error_{0};
     net::io_context control_;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
     admin admin_;

@@ -86,6 +86,19 @@ public:
         });
         return found;
     }
+    // Waits until `n` lines contain `needle`; returns how many do (fewer after `limit`).
+    std::size_t wait_count(const std::string& needle, std::size_t n,
+                           std::chrono::milliseconds limit = 10s) {
+        std::unique_lock lock(mu_);
+        std::size_t seen = 0;
+        cv_.wait_for(lock, limit, [&] {
+            seen = 0;
+            for (const auto& l : lines_)
+                if (l.find(needle) != std::string::npos) ++seen;
+            return seen >= n || eof_;
+        });
+        return seen;
+    }
     std::string output() {
         std::lock_guard lock(mu_);
         std::string all;

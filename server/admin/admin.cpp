@@ -10,8 +10,8 @@ constexpr auto admin_timeout = 10s;
 }  // namespace
 
 admin::admin(net::io_context& ioc, const std::atomic<bool>& ready,
-             std::function<nlohmann::json()> stats)
-    : ioc_(ioc), ready_(ready), stats_(std::move(stats)) {}
+             std::function<figures()> snapshot)
+    : ioc_(ioc), ready_(ready), snapshot_(std::move(snapshot)) {}
 
 void admin::serve(tcp::socket socket) {
     net::co_spawn(ioc_, connection(std::move(socket)),
@@ -57,10 +57,16 @@ http::response<http::string_body> admin::answer(const http::request<http::string
         res.result(ready ? http::status::ok : http::status::service_unavailable);
         res.body() = ready ? "ready\n" : "draining\n";
     } else if (target == "/stats") {
-        const nlohmann::json j = stats_();
+        const nlohmann::json j = to_json(snapshot_());
         res.result(http::status::ok);
         res.set(http::field::content_type, "application/json");
         res.body() = j.dump() + "\n";
+    } else if (target == "/metrics") {
+        // The Prometheus text format, version 0.0.4: what prometheus-cpp serialises (it has no
+        // OpenMetrics writer), and what every Prometheus accepts whatever it asks for.
+        res.result(http::status::ok);
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = to_prometheus(snapshot_());
     } else {
         res.result(http::status::not_found);
         res.body() = "not found\n";

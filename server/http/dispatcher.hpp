@@ -33,6 +33,7 @@ struct exchange {
     bool close = false;                    // the response must end the connection
     unsigned status = 0;                   // set by the session when it serialises
     std::size_t bytes = 0;                 // body bytes, likewise
+    bool logged = false;                   // an access log line is due (log.access when it began)
     std::string method, path;              // for the access log (copied only when it is on)
 };
 

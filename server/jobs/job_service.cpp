@@ -75,12 +75,31 @@ nlohmann::json job_service::stats() const {
         {"failed", counts_.failed.load()},
         {"cancelled", counts_.cancelled.load()},
         {"store_errors", counts_.store_errors.load()},
+        {"pending", counts_.pending.load()},
+        {"running", counts_.running.load()},
     };
 }
 
 job_worker::job_worker(net::io_context& ioc, upstream_set& upstreams, lifecycle::gate& gate,
                        job_service& service)
     : ioc_(ioc), upstreams_(upstreams), gate_(gate), service_(service) {}
+
+job_worker::~job_worker() {
+    service_.count().pending.fetch_sub(published_pending_, std::memory_order_relaxed);
+    service_.count().running.fetch_sub(published_running_, std::memory_order_relaxed);
+}
+
+void job_worker::publish() {
+    const auto pending = static_cast<std::int64_t>(pending_.size());
+    const auto running = static_cast<std::int64_t>(running_.size());
+    auto& c = service_.count();
+    if (pending != published_pending_)
+        c.pending.fetch_add(pending - published_pending_, std::memory_order_relaxed);
+    if (running != published_running_)
+        c.running.fetch_add(running - published_running_, std::memory_order_relaxed);
+    published_pending_ = pending;
+    published_running_ = running;
+}
 
 job_worker* job_worker::current() {
     return this_thread_worker;
@@ -103,6 +122,7 @@ void job_worker::start(std::shared_ptr<local_job> job) {
     } else {
         pending_.push_back(std::move(job));
     }
+    publish();
     if (service_.store().shared() && !heartbeat_running_) {
         heartbeat_running_ = true;
         net::co_spawn(ioc_, heartbeat(), net::detached);
@@ -112,6 +132,7 @@ void job_worker::start(std::shared_ptr<local_job> job) {
 void job_worker::launch(std::shared_ptr<local_job> job) {
     job->started = true;
     running_.push_back(job);
+    publish();
     net::co_spawn(ioc_, run(std::move(job)), net::detached);
 }
 
@@ -124,6 +145,7 @@ void job_worker::cancel(const std::shared_ptr<local_job>& job, std::string reaso
     }
     // Pending: it never runs.
     pending_.erase(std::remove(pending_.begin(), pending_.end(), job), pending_.end());
+    publish();
     net::co_spawn(ioc_, finish(job), net::detached);
 }
 
@@ -189,6 +211,7 @@ net::awaitable<void> job_worker::run(std::shared_ptr<local_job> job) {
         }
     }
     running_.erase(std::remove(running_.begin(), running_.end(), job), running_.end());
+    publish();
     co_await finish(std::move(job));
 }
 

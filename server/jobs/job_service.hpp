@@ -79,6 +79,8 @@ public:
     struct counters {
         std::atomic<std::uint64_t> submitted{0}, replayed{0}, rejected{0}, succeeded{0}, failed{0},
             cancelled{0}, store_errors{0};
+        // Jobs of this process waiting for a slot (jobs.concurrency), and running.
+        std::atomic<std::int64_t> pending{0}, running{0};
     };
     counters& count() { return counts_; }
     // Jobs of this process not finished yet (pending or running, on any thread).
@@ -114,6 +116,7 @@ public:
     // On this thread (shutdown): cancels every job with reason "shutdown".
     void cancel_all();
     std::size_t jobs() const { return pending_.size() + running_.size(); }
+    ~job_worker();
 
 private:
     net::awaitable<void> run(std::shared_ptr<local_job> job);
@@ -121,6 +124,8 @@ private:
     net::awaitable<void> finish(std::shared_ptr<local_job> job);
     net::awaitable<void> heartbeat();
     void launch(std::shared_ptr<local_job> job);
+    void publish();  // moves the service's pending and running counts by what changed here
+    std::int64_t published_pending_ = 0, published_running_ = 0;
 
     net::io_context& ioc_;
     upstream_set& upstreams_;

@@ -40,12 +40,67 @@ bool announces_empty_body(http::verb method) {
 
 }  // namespace
 
-upstream_pool::upstream_pool(net::io_context& ioc, const config::upstream_config& cfg)
+upstream_pool::upstream_pool(net::io_context& ioc, const config::upstream_config& cfg,
+                             upstream_stats& stats)
     : ioc_(ioc),
       cfg_(cfg),
-      host_header_(cfg.port == 80 ? cfg.host : cfg.host + ":" + std::to_string(cfg.port)) {}
+      host_header_(cfg.port == 80 ? cfg.host : cfg.host + ":" + std::to_string(cfg.port)),
+      stats_(stats) {}
 
-upstream_pool::~upstream_pool() = default;
+upstream_pool::~upstream_pool() {
+    stats_.idle.add(-published_idle_);
+    stats_.active.add(-published_active_);
+}
+
+void upstream_pool::publish() {
+    const auto idle = static_cast<std::int64_t>(idle_.size());
+    const auto active = static_cast<std::int64_t>(open_) - idle;
+    stats_.idle.add(idle - published_idle_);
+    stats_.active.add(active - published_active_);
+    published_idle_ = idle;
+    published_active_ = active;
+}
+
+upstream_result upstream_pool::counted(upstream_result r) {
+    publish();
+    subrequest_outcome o = subrequest_outcome::ok;
+    if (r.pool_timeout)
+        o = subrequest_outcome::busy;
+    else if (r.ec == net::error::timed_out)
+        o = subrequest_outcome::timeout;
+    else if (r.ec == net::error::operation_aborted)
+        o = subrequest_outcome::cancelled;
+    else if (r.connect_failed)
+        o = subrequest_outcome::connect_error;
+    else if (r.ec == http::error::body_limit)
+        o = subrequest_outcome::too_large;
+    else if (r.ec)
+        o = subrequest_outcome::error;
+    stats_.count(o);
+    return r;
+}
+
+std::string_view to_string(subrequest_outcome o) {
+    switch (o) {
+        case subrequest_outcome::ok:
+            return "ok";
+        case subrequest_outcome::rejected:
+            return "rejected";
+        case subrequest_outcome::connect_error:
+            return "connect_error";
+        case subrequest_outcome::timeout:
+            return "timeout";
+        case subrequest_outcome::busy:
+            return "busy";
+        case subrequest_outcome::too_large:
+            return "too_large";
+        case subrequest_outcome::cancelled:
+            return "cancelled";
+        case subrequest_outcome::error:
+            return "error";
+    }
+    return "error";
+}
 
 net::awaitable<error_code> upstream_pool::connect(tcp::socket& socket) {
     if (endpoints_.empty()) {
@@ -142,8 +197,10 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
         if (!idle_.empty()) {
             conn = std::move(idle_.front());
             idle_.pop_front();
+            publish();
         } else if (open_ < cfg_.max_connections) {
             ++open_;
+            publish();
             auto fresh = std::make_shared<upstream_conn>(ioc_);
             auto connect_deadline = std::min(request_deadline, start + cfg_.connect_timeout);
             auto [ec, ok] = co_await with_deadline<bool>(
@@ -156,7 +213,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
                 wake_one();
                 result.ec = ec;
                 result.connect_failed = true;
-                co_return result;
+                co_return counted(std::move(result));
             }
             conn = std::move(fresh);
         } else {
@@ -173,7 +230,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
                                : error_code(net::error::timed_out);
                 result.connect_failed = true;
                 result.pool_timeout = !ec;
-                co_return result;
+                co_return counted(std::move(result));
             }
         }
     }
@@ -209,7 +266,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
         result.response = parser.release();
         if (result.response.keep_alive() && c.buffer.size() == 0) {
             give_back(std::move(conn));
-            co_return result;
+            co_return counted(std::move(result));
         }
     }
     // Errors, timeouts, cancellation, or a response that ends the connection: close it (never
@@ -217,7 +274,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
     c.buffer.clear();
     discard(c);
     wake_one();
-    co_return result;
+    co_return counted(std::move(result));
 }
 
 }  // namespace edged::server

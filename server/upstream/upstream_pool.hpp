@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "lifecycle/fetch.hpp"
 #include "server/net.hpp"
+#include "server/upstream/upstream_stats.hpp"
 
 namespace edged::server {
 
@@ -53,7 +54,8 @@ struct send_options {
 
 class upstream_pool {
 public:
-    upstream_pool(net::io_context& ioc, const config::upstream_config& cfg);
+    // `stats`: this thread's figures of the upstream (shared with the pools a reload replaced).
+    upstream_pool(net::io_context& ioc, const config::upstream_config& cfg, upstream_stats& stats);
     ~upstream_pool();
 
     const config::upstream_config& cfg() const { return cfg_; }
@@ -65,6 +67,7 @@ public:
                                          send_options opts = {});
 
     std::size_t idle() const { return idle_.size(); }
+    upstream_stats& stats() { return stats_; }
     std::size_t open() const { return open_; }
 
 private:
@@ -87,7 +90,11 @@ private:
         net::steady_timer timer;
         bool woken = false;
     };
-    void wake_one();              // a connection was returned or closed: the first waiter may go on
-    std::list<waiter*> waiters_;  // FIFO of calls waiting for a connection
+    void wake_one();  // a connection was returned or closed: the first waiter may go on
+    void publish();   // moves the connection gauges by what changed since last time
+    upstream_result counted(upstream_result r);  // counts how the subrequest ended
+    std::list<waiter*> waiters_;                 // FIFO of calls waiting for a connection
+    upstream_stats& stats_;
+    std::int64_t published_idle_ = 0, published_active_ = 0;
 };
 }  // namespace edged::server

@@ -4,8 +4,21 @@
 
 namespace edged::server {
 
-upstream_set::upstream_set(net::io_context& ioc, const config::config& cfg) {
-    for (const auto& u : cfg.upstreams) pools_.push_back(std::make_unique<upstream_pool>(ioc, u));
+upstream_set::upstream_set(net::io_context& ioc, const config::config& cfg,
+                           upstream_registry* stats, std::size_t thread) {
+    if (!stats) {
+        own_stats_ = std::make_unique<upstream_registry>(1);
+        stats = own_stats_.get();
+        thread = 0;
+    }
+    for (const auto& u : cfg.upstreams) {
+        auto& figures = stats->get(u.name).at(thread);
+        pools_.push_back(std::make_unique<upstream_pool>(ioc, u, figures));
+    }
+}
+
+void upstream_set::count_rejected(std::string_view upstream) noexcept {
+    if (upstream_pool* pool = find(upstream)) pool->stats().count(subrequest_outcome::rejected);
 }
 
 net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view upstream,

@@ -15,13 +15,18 @@ namespace edged::server {
 // All upstream pools of one I/O thread.
 class upstream_set final : public lifecycle::fetcher {
 public:
-    upstream_set(net::io_context& ioc, const config::config& cfg);
+    // `stats`: the process's upstream figures, where thread `thread` counts (null: figures of
+    // its own, for tests).
+    upstream_set(net::io_context& ioc, const config::config& cfg,
+                 upstream_registry* stats = nullptr, std::size_t thread = 0);
     upstream_pool* find(std::string_view name);
     // lifecycle::fetcher: ctx.fetch() lands here.
     net::awaitable<lifecycle::fetch_result> fetch(std::string_view upstream, lifecycle::request req,
                                                   std::size_t max_body) override;
+    void count_rejected(std::string_view upstream) noexcept override;
 
 private:
+    std::unique_ptr<upstream_registry> own_stats_;  // without a registry given
     std::vector<std::unique_ptr<upstream_pool>> pools_;
 };
 

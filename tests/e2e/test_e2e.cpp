@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "e2e/e2e.hpp"
 #include "harness.hpp"
 #include "process.hpp"
 #include "sink.hpp"
@@ -26,12 +27,6 @@ extern char** environ;
 using namespace edged::test;
 
 namespace {
-
-std::string write_config(const std::string& name, const std::string& text) {
-    std::string path = "/tmp/edged-e2e-" + std::to_string(::getpid()) + "-" + name;
-    std::ofstream(path) << text;
-    return path;
-}
 
 const std::string e2e_config = R"(
 server:
@@ -48,10 +43,6 @@ routes:
     match: { path: /upload, methods: [POST] }
     handler: { static: { status: 201, body: "stored\n" } }
 )";
-
-std::uint16_t port_from(const std::string& line) {
-    return static_cast<std::uint16_t>(nlohmann::json::parse(line).at("port").get<unsigned>());
-}
 
 bool connect_refused(std::uint16_t port) {
     try {
@@ -117,19 +108,6 @@ TEST_CASE("SIGTERM: readyz 503, in-flight request completes, listeners close, ex
     CHECK(j.at("graceful") == true);
     CHECK(j.at("requests").get<int>() == 2);
     CHECK(!edged.wait_line("\"msg\":\"access\"", 1s).empty());
-}
-
-TEST_CASE("SIGHUP is logged and ignored: edged keeps serving, then drains on SIGTERM", "[e2e]") {
-    process edged({EDGED_BINARY, "--config", write_config("hup.yaml", e2e_config)});
-    std::string listening = edged.wait_line("\"msg\":\"listening\"");
-    REQUIRE(!listening.empty());
-    edged.signal(SIGHUP);
-    REQUIRE(!edged.wait_line("SIGHUP").empty());
-    raw_client c(port_from(listening));
-    c.send(get_request("/hello"));
-    CHECK(c.read().result_int() == 200);
-    edged.signal(SIGTERM);
-    CHECK(edged.wait_exit(15s) == 0);
 }
 
 TEST_CASE("a second signal ends the process at once with exit code 3", "[e2e]") {
@@ -288,18 +266,6 @@ std::string json_body(std::size_t size) {
         doc.append("\",\"score\":").append(std::to_string(i * 31 % 997)).append("}");
     }
     return doc + "]";
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The JSON of GET /stats on the admin port.
-nlohmann::json admin_stats(std::uint16_t admin_port) {
-    raw_client c(admin_port);
-    c.send(get_request("/stats"));
-    return nlohmann::json::parse(c.read().body());
 }
 
 }  // namespace

@@ -146,8 +146,8 @@ routes:
     raw_client c(s.port());
     c.send(get_request("/burn"));
     CHECK(c.read().result_int() == 202);
-    CHECK(eventually([&] { return s.get().state().tasks.get(outcome::cancelled_cpu_budget) == 1; },
-                     20s));
+    CHECK(eventually(
+        [&] { return s.get().snapshot().tasks.get(outcome::cancelled_cpu_budget) == 1; }, 20s));
 }
 
 namespace {

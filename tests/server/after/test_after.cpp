@@ -36,8 +36,8 @@ routes:
     return s;
 }
 
-const edged::lifecycle::task_counters& tasks(running_server& s) {
-    return s.get().state().tasks;
+edged::lifecycle::task_totals tasks(running_server& s) {
+    return s.get().snapshot().tasks;
 }
 
 bool settled(running_server& s, std::uint64_t n) {
@@ -253,7 +253,7 @@ TEST_CASE("a burst with mixed outcomes: counts add up to the tasks registered",
         REQUIRE(c.read().result_int() == 200);
     }
     CHECK(settled(s, requests * 5));
-    const auto& t = tasks(s);
+    const auto t = tasks(s);
     CHECK(t.registered == requests * 5);
     CHECK(t.ended() == t.registered);
     CHECK(t.get(outcome::rejected_overflow) >= requests);  // the 5th action, always

@@ -164,5 +164,5 @@ TEST_CASE("max_subrequests: over the bound the proxy answers 503", "[proxy][boun
     c.send(get_request("/api/x"));
     CHECK(c.read().result_int() == 503);
     CHECK(origin.records().empty());
-    CHECK(s.get().state().tasks.subrequests_rejected == 1);
+    CHECK(s.get().snapshot().tasks.subrequests_rejected == 1);
 }

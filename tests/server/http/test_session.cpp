@@ -35,8 +35,8 @@ TEST_CASE("1000 requests on one keep-alive connection", "[http]") {
         REQUIRE(res.body() == "hello, world\n");
         REQUIRE(res.keep_alive());
     }
-    CHECK(s.get().state().connections_accepted == 1);
-    CHECK(s.get().state().requests == 1000);
+    CHECK(s.get().snapshot().connections_accepted == 1);
+    CHECK(s.get().snapshot().requests() == 1000);
 }
 
 TEST_CASE("many busy keep-alive connections on one thread are each answered in order", "[http]") {
@@ -63,8 +63,8 @@ TEST_CASE("many busy keep-alive connections on one thread are each answered in o
             REQUIRE(res.body() == "hello, world\n");
         }
     }
-    CHECK(s.get().state().connections_accepted == connections);
-    CHECK(s.get().state().requests == connections * rounds);
+    CHECK(s.get().snapshot().connections_accepted == connections);
+    CHECK(s.get().snapshot().requests() == connections * rounds);
 }
 
 TEST_CASE("pipelined requests in one write are answered in order", "[http]") {
@@ -211,7 +211,7 @@ TEST_CASE("max_connections: over the limit gets 503 and a close", "[http][limits
     CHECK(res.result_int() == 503);
     CHECK(res[http::field::retry_after] == "1");
     CHECK(c.closed_by_peer());
-    CHECK(s.get().state().connections_rejected == 1);
+    CHECK(s.get().snapshot().connections_rejected == 1);
 
     // Once a connection closes, there is room again.
     a.socket().close();
