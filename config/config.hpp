@@ -48,6 +48,9 @@ struct server_config {
     unsigned threads = 0;                // 0 = auto (number of cores); "auto" in the file
     limits_config limits;
     timeouts_config timeouts;
+    // Addresses and CIDR blocks ("10.0.0.0/8", "::1") of the load balancers in front: only a
+    // connection from one of them has its X-Forwarded-For/-Proto/-Host believed (README).
+    std::vector<std::string> trusted_proxies;
 };
 
 struct admin_config {
@@ -59,9 +62,20 @@ struct shutdown_config {
     duration grace = 30s;       // from the signal, drain_delay included, to closing what is left
 };
 
+// The fields an access log line may carry (README, "Access log").
+inline const std::vector<std::string>& access_log_field_names() {
+    static const std::vector<std::string> names = {
+        "request_id",  "method",         "path",     "query",      "status", "bytes",
+        "duration_us", "route",          "remote",   "peer",       "host",   "user_agent",
+        "referer",     "bytes_received", "upstream", "upstream_us"};
+    return names;
+}
+
 struct log_config {
     std::string level = "info";  // trace, debug, info, warn, error, critical, off
-    bool access = true;
+    bool access = true;          // one line per request, whatever `level` says
+    std::vector<std::string> access_fields = {"request_id", "method",      "path",  "status",
+                                              "bytes",      "duration_us", "route", "remote"};
 };
 
 // Per-request lifecycle limits. A route may override max_wait_until, max_subrequests,

@@ -17,6 +17,9 @@
 #include <set>
 #include <sstream>
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -42,7 +45,13 @@ std::string join(const std::vector<std::string>& lines) {
 }
 
 std::string quote(std::string_view s) {
-    return "\"" + std::string(s) + "\"";
+    // Appended, not "\"" + s + "\"": GCC 12 warns falsely (-Wrestrict) on that once inlined.
+    std::string out;
+    out.reserve(s.size() + 2);
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+    return out;
 }
 
 std::string describe(const node& n) {
@@ -66,6 +75,21 @@ std::string describe(const node& n) {
 }
 
 // ---- lexical checks -----------------------------------------------------------------------
+
+// "192.0.2.1", "10.0.0.0/8", "::1", "fd00::/8" (a block's host bits must be zero).
+bool is_address_or_cidr(const std::string& text) {
+    boost::system::error_code ec;
+    if (text.find('/') == std::string::npos) {
+        boost::asio::ip::make_address(text, ec);
+        return !ec;
+    }
+    if (text.find(':') != std::string::npos) {
+        auto n = boost::asio::ip::make_network_v6(text, ec);
+        return !ec && n.network() == n.address();
+    }
+    auto n = boost::asio::ip::make_network_v4(text, ec);
+    return !ec && n.network() == n.address();
+}
 
 // Route and upstream names: they become log fields and metric labels, so a small alphabet.
 bool is_name(std::string_view s) {
@@ -272,6 +296,44 @@ private:
         }
     }
 
+    // A list of distinct strings at `k` (lower-cased), each passing `check`; at least one
+    // unless `may_be_empty`. On any error `field` keeps what it had.
+    template <class Check>
+    void read_list(const section& s, std::string_view k, std::vector<std::string>& field,
+                   Check&& check, bool may_be_empty = false) {
+        const node* v = s.get(k);
+        if (!v) return;
+        if (v->type != kind::list) {
+            wrong_type(*v, s.key(k), "a list of strings");
+            return;
+        }
+        if (v->items.empty() && !may_be_empty) {
+            error(v->line, s.key(k), "expected at least one entry");
+            return;
+        }
+        std::vector<std::string> items;
+        bool ok = true;
+        for (std::size_t i = 0; i < v->items.size(); ++i) {
+            const std::string p = s.key(k) + "[" + std::to_string(i) + "]";
+            auto text = str(v->items[i], p);
+            if (!text) {
+                ok = false;
+                continue;
+            }
+            std::string item = lower(*text);
+            if (!check(item)) {
+                error(v->items[i].line, p, "invalid value " + quote(*text));
+                ok = false;
+            } else if (std::find(items.begin(), items.end(), item) != items.end()) {
+                error(v->items[i].line, p, "duplicate " + quote(*text));
+                ok = false;
+            } else {
+                items.push_back(item);
+            }
+        }
+        if (ok) field = std::move(items);
+    }
+
     // Typed reads. Each reports its own error and returns nullopt; on nullopt the caller keeps
     // the default, so later checks do not cascade from one mistake.
     std::optional<std::string> str(const node& n, const std::string& path) {
@@ -457,7 +519,7 @@ config validator::run(const node& root) {
     read_dur(shutdown, "drain_delay", c.shutdown.drain_delay, true);
     read_dur(shutdown, "grace", c.shutdown.grace, true);
 
-    section log(*this, top.get("log"), "log", {"level", "access"});
+    section log(*this, top.get("log"), "log", {"level", "access", "access_fields"});
     if (const node* n = log.get("level")) {
         if (auto level = str(*n, log.key("level"))) {
             static const std::set<std::string, std::less<>> levels = {
@@ -472,6 +534,10 @@ config validator::run(const node& root) {
         }
     }
     read_bool(log, "access", c.log.access);
+    read_list(log, "access_fields", c.log.access_fields, [](const std::string& f) {
+        const auto& names = access_log_field_names();
+        return std::find(names.begin(), names.end(), f) != names.end();
+    });
 
     read_lifecycle(top.get("lifecycle"), c.lifecycle);
     read_worker_pool(top.get("worker_pool"), c.worker_pool);
@@ -483,7 +549,8 @@ config validator::run(const node& root) {
 }
 
 void validator::read_server(const node* n, server_config& out) {
-    section s(*this, n, "server", {"listen", "threads", "limits", "timeouts"});
+    section s(*this, n, "server", {"listen", "threads", "limits", "timeouts", "trusted_proxies"});
+    read_list(s, "trusted_proxies", out.trusted_proxies, is_address_or_cidr, true);
 
     if (const node* l = s.get("listen")) {
         const std::string path = s.key("listen");
@@ -796,36 +863,9 @@ void validator::read_compress(const section& route, const handler_config& handle
         return;
     }
     compress_config c;
-    auto read_list = [&](std::string_view k, std::vector<std::string>& field, auto&& check) {
-        const node* v = s.get(k);
-        if (!v) return;
-        if (v->type != kind::list) {
-            wrong_type(*v, s.key(k), "a list of strings");
-            return;
-        }
-        if (v->items.empty()) {
-            error(v->line, s.key(k), "expected at least one entry");
-            return;
-        }
-        std::vector<std::string> items;
-        for (std::size_t i = 0; i < v->items.size(); ++i) {
-            const std::string p = s.key(k) + "[" + std::to_string(i) + "]";
-            auto text = str(v->items[i], p);
-            if (!text) continue;
-            std::string item = lower(*text);
-            if (!check(item)) {
-                error(v->items[i].line, p, "invalid value " + quote(*text));
-            } else if (std::find(items.begin(), items.end(), item) != items.end()) {
-                error(v->items[i].line, p, "duplicate " + quote(*text));
-            } else {
-                items.push_back(item);
-            }
-        }
-        field = items;
-    };
-    read_list("encodings", c.encodings,
+    read_list(s, "encodings", c.encodings,
               [](const std::string& e) { return e == "br" || e == "gzip"; });
-    read_list("types", c.types, [](const std::string& t) {
+    read_list(s, "types", c.types, [](const std::string& t) {
         auto slash = t.find('/');
         return slash != std::string::npos && server::is_token(t.substr(0, slash)) &&
                (t.substr(slash + 1) == "*" || server::is_token(t.substr(slash + 1)));

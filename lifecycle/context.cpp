@@ -53,6 +53,10 @@ std::string_view context::trace_id() const {
 void context::reset() {
     trace_id_.clear();
     peer_.clear();
+    client_.clear();
+    peer_trusted_ = false;
+    last_upstream_.clear();
+    upstream_time_ = {};
     subrequests_ = 0;
     id_ = request_id{};
     route_ = prefix_ = method_ = path_ = query_ = host_ = {};

@@ -67,8 +67,18 @@ public:
     template <class F>
     boost::asio::awaitable<offload_result_t<F>> offload(F fn);
 
-    // The client's address (for X-Forwarded-For); valid for the whole request, tasks included.
+    // The address of the connection's peer (the load balancer, behind one); valid for the
+    // whole request, tasks included.
     std::string_view peer() const { return peer_; }
+    // The client the request stands for: the peer, or, when the peer is one of
+    // server.trusted_proxies, the address its X-Forwarded-For names (server/http/trusted_proxies).
+    std::string_view client() const { return client_.empty() ? peer_ : client_; }
+    // The peer is a trusted proxy: its X-Forwarded-* fields are believed (and passed on).
+    bool peer_trusted() const { return peer_trusted_; }
+    // The upstream of the request's last subrequest, and the time its subrequests took until
+    // now (for the access log's upstream and upstream_us).
+    std::string_view last_upstream() const { return last_upstream_; }
+    std::chrono::nanoseconds upstream_time() const { return upstream_time_; }
     // What is left of the post-response budgets (the full budgets before the flush).
     std::chrono::nanoseconds wall_left() const;
     std::chrono::nanoseconds cpu_left() const;
@@ -122,6 +132,10 @@ private:
     std::vector<std::pair<const void*, std::any>> locals_;
     mutable std::string trace_id_;  // a cache: filled lazily by the const trace_id()
     std::string peer_;              // a copy: the connection may be gone while tasks still run
+    std::string client_;            // empty: the peer
+    bool peer_trusted_ = false;
+    std::string last_upstream_;
+    std::chrono::nanoseconds upstream_time_{0};
     std::size_t subrequests_ = 0;
 };
 

@@ -57,7 +57,11 @@ net::awaitable<fetch_result> context::fetch(std::string_view upstream, request r
         co_return none;
     }
     ++subrequests_;
-    co_return co_await f->fetch(upstream, std::move(req), max_body);
+    last_upstream_.assign(upstream);
+    const auto started = rt.clock().now();
+    auto result = co_await f->fetch(upstream, std::move(req), max_body);
+    upstream_time_ += rt.clock().now() - started;
+    co_return result;
 }
 
 response async_handler::handle(const request&, context&) {
@@ -107,6 +111,8 @@ void request_lifecycle::begin(const request_start& s) {
     ctx_.query_ = s.query;
     ctx_.host_ = s.host;
     ctx_.peer_.assign(s.peer);
+    ctx_.client_.assign(s.client);
+    ctx_.peer_trusted_ = s.peer_trusted;
     if (s.route) {
         ctx_.route_ = s.route->name;
         ctx_.prefix_ = s.route->prefix;

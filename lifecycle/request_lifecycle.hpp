@@ -71,8 +71,10 @@ struct request_start {
     std::string_view incoming_id;                    // the request's one X-Request-Id, or empty
     std::string_view traceparent;                    // the incoming traceparent, or empty
     std::string_view method, path, query, host;      // the normalised target
-    std::string_view peer;                           // the client's address
-    const route_binding* route = nullptr;            // null when no route matched
+    std::string_view peer;                           // the connection's peer address
+    std::string_view client;  // the client behind a trusted proxy, or empty (the peer)
+    bool peer_trusted = false;
+    const route_binding* route = nullptr;      // null when no route matched
     const lifecycle_limits* limits = nullptr;  // without a route: the defaults (null: built-in)
     route_metrics* unrouted = nullptr;         // without a route: where it counts
     // The config the request started under (its route table, handlers, upstreams), kept until

@@ -25,6 +25,14 @@ std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const i
         start.query = in.target->query;
         start.host = in.host;
     }
+    // Behind a trusted load balancer the client is the one its X-Forwarded-For names.
+    thread_local std::string client;
+    client.clear();
+    if (!g.trusted.empty() && g.trusted.trusts(in.peer_ip)) {
+        start.peer_trusted = true;
+        g.trusted.client_of(in.req, in.peer_ip, client);
+        start.client = client;
+    }
     start.route = match.matched ? &match.matched->binding : nullptr;
     start.limits = &gen_->defaults;
     start.unrouted = state_.unrouted;
@@ -39,8 +47,22 @@ std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const i
     ex.close = !state_.ready.load(std::memory_order_relaxed);
     ex.logged = g.cfg.log.access;
     if (ex.logged) {
-        ex.method.assign(method);
-        ex.path.assign(in.req.target().substr(0, in.req.target().find('?')));
+        ex.fields = g.access_fields;
+        const auto target = in.req.target();
+        const auto q = target.find('?');
+        if (has(ex.fields, access_field::method)) ex.method.assign(method);
+        if (has(ex.fields, access_field::path)) ex.path.assign(target.substr(0, q));
+        if (has(ex.fields, access_field::query))
+            ex.query.assign(q == target.npos ? std::string_view()
+                                             : std::string_view(target.substr(q + 1)));
+        const auto field = [&](http::field f, std::string& out) {
+            auto it = in.req.find(f);
+            out.assign(it == in.req.end() ? std::string_view() : std::string_view(it->value()));
+        };
+        if (has(ex.fields, access_field::host)) field(http::field::host, ex.host);
+        if (has(ex.fields, access_field::user_agent)) field(http::field::user_agent, ex.user_agent);
+        if (has(ex.fields, access_field::referer)) field(http::field::referer, ex.referer);
+        ex.bytes_received = in.req.body().size();
     }
 
     if (!in.target) {
@@ -69,22 +91,37 @@ void route_dispatcher::flushed(std::span<exchange> batch, error_code ec, std::st
     for (exchange& ex : batch) {
         ex.lc->stats().count_status(ex.status);
         if (!ec) ex.lc->flushed(handed);
-        if (ex.logged) {
-            lifecycle::log::event e("access");
-            e.request_id(ex.request_id)
-                .str("method", ex.method)
-                .str("path", ex.path)
-                .unum("status", ex.status)
-                .unum("bytes", ex.bytes)
-                .num("duration_us",
-                     ec ? -1 : static_cast<std::int64_t>(ex.lc->time_to_flush().count()))
-                .str("route", ex.matched ? std::string_view(ex.matched->name()) : "")
-                .str("remote", peer);
-            if (ec) e.str("error", ec.message());
-            e.emit_to(lifecycle::log::access(), spdlog::level::info);
-        }
+        if (ex.logged) access_line(ex, ec, peer);
         ex.lc.reset();  // back to the pool, or on to its background tasks
     }
+}
+
+void route_dispatcher::access_line(exchange& ex, error_code ec, std::string_view peer) {
+    const std::uint32_t f = ex.fields;
+    const auto& ctx = ex.lc->ctx();
+    lifecycle::log::event e("access");
+    if (has(f, access_field::request_id)) e.request_id(ex.request_id);
+    if (has(f, access_field::method)) e.str("method", ex.method);
+    if (has(f, access_field::path)) e.str("path", ex.path);
+    if (has(f, access_field::query)) e.str("query", ex.query);
+    if (has(f, access_field::status)) e.unum("status", ex.status);
+    if (has(f, access_field::bytes)) e.unum("bytes", ex.bytes);
+    if (has(f, access_field::duration_us))
+        e.num("duration_us", ec ? -1 : static_cast<std::int64_t>(ex.lc->time_to_flush().count()));
+    if (has(f, access_field::route))
+        e.str("route", ex.matched ? std::string_view(ex.matched->name()) : "");
+    if (has(f, access_field::remote)) e.str("remote", ctx.client());
+    if (has(f, access_field::peer)) e.str("peer", peer);
+    if (has(f, access_field::host)) e.str("host", ex.host);
+    if (has(f, access_field::user_agent)) e.str("user_agent", ex.user_agent);
+    if (has(f, access_field::referer)) e.str("referer", ex.referer);
+    if (has(f, access_field::bytes_received)) e.unum("bytes_received", ex.bytes_received);
+    if (has(f, access_field::upstream)) e.str("upstream", ctx.last_upstream());
+    if (has(f, access_field::upstream_us))
+        e.num("upstream_us",
+              std::chrono::duration_cast<std::chrono::microseconds>(ctx.upstream_time()).count());
+    if (ec) e.str("error", ec.message());
+    e.emit_to(lifecycle::log::access(), spdlog::level::info);
 }
 
 }  // namespace edged::server

@@ -39,6 +39,8 @@ public:
                  std::chrono::steady_clock::time_point handed) override;
 
 private:
+    void access_line(exchange& ex, error_code ec, std::string_view peer);
+
     lifecycle::runtime& runtime_;
     server_state& state_;
     thread_generation_ptr gen_;

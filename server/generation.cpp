@@ -1,10 +1,22 @@
 #include "server/generation.hpp"
 
+#include <algorithm>
+
 namespace edged::server {
 
 generation::generation(config::config c, std::uint64_t n, jobs::job_service* jobs,
                        lifecycle::route_registry* stats)
-    : cfg(std::move(c)), number(n), routes(cfg, jobs, stats) {}
+    : cfg(std::move(c)),
+      number(n),
+      routes(cfg, jobs, stats),
+      trusted(cfg.server.trusted_proxies),
+      access_fields(0) {
+    const auto& names = config::access_log_field_names();
+    for (const auto& f : cfg.log.access_fields) {
+        const auto at = std::find(names.begin(), names.end(), f);
+        if (at != names.end()) access_fields |= 1u << (at - names.begin());
+    }
+}
 
 thread_generation::thread_generation(net::io_context& ioc, std::shared_ptr<const generation> g,
                                      upstream_registry* stats, std::size_t thread)

@@ -16,11 +16,36 @@
 #include "config/config.hpp"
 #include "lifecycle/limits.hpp"
 #include "lifecycle/stats.hpp"
+#include "server/http/trusted_proxies.hpp"
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/upstream/upstream_set.hpp"
 
 namespace edged::server {
+
+// The access log's fields (log.access_fields), as bits in the order of
+// config::access_log_field_names().
+enum class access_field : std::uint8_t {
+    request_id,
+    method,
+    path,
+    query,
+    status,
+    bytes,
+    duration_us,
+    route,
+    remote,
+    peer,
+    host,
+    user_agent,
+    referer,
+    bytes_received,
+    upstream,
+    upstream_us
+};
+inline constexpr bool has(std::uint32_t mask, access_field f) {
+    return (mask >> static_cast<unsigned>(f)) & 1u;
+}
 
 struct generation {
     // Builds the route table; throws std::runtime_error for a config it cannot serve.
@@ -30,6 +55,8 @@ struct generation {
     const config::config cfg;
     const std::uint64_t number;  // 1 at start, +1 for each reload that took effect
     router routes;
+    trusted_proxies trusted;      // server.trusted_proxies
+    std::uint32_t access_fields;  // log.access_fields as a mask (access_field bits)
 };
 
 // One I/O thread's part of a generation: its upstream pools (a thread's connections never

@@ -32,14 +32,29 @@ lifecycle::request forwarded_request(const lifecycle::request& in, const lifecyc
         target += ctx.query();
     }
     out.target(target);
-    std::string forwarded_for;
+    // X-Forwarded-*: from a trusted proxy (server.trusted_proxies) its fields are passed on,
+    // with the peer appended to X-Forwarded-For; from anyone else they are replaced, since a
+    // client could claim any address, scheme or host in them.
+    const bool trusted = ctx.peer_trusted();
+    std::string forwarded_for, forwarded_proto, forwarded_host;
     // The upstream client drops hop-by-hop fields and those it writes itself (Host, ...); the
     // fields this Connection header names are hop-by-hop too, but only the proxy knows them.
     for (const auto& f : in) {
         auto name = f.name_string();
         if (named_by_connection(in, name)) continue;
         if (beast::iequals(name, "x-forwarded-for")) {
-            forwarded_for = std::string(f.value());
+            if (trusted) {
+                if (!forwarded_for.empty()) forwarded_for += ", ";
+                forwarded_for.append(f.value());
+            }
+            continue;
+        }
+        if (beast::iequals(name, "x-forwarded-proto")) {
+            if (trusted && forwarded_proto.empty()) forwarded_proto = std::string(f.value());
+            continue;
+        }
+        if (beast::iequals(name, "x-forwarded-host")) {
+            if (trusted && forwarded_host.empty()) forwarded_host = std::string(f.value());
             continue;
         }
         out.insert(name, f.value());
@@ -47,8 +62,12 @@ lifecycle::request forwarded_request(const lifecycle::request& in, const lifecyc
     if (!forwarded_for.empty()) forwarded_for += ", ";
     forwarded_for += ctx.peer();
     out.set("X-Forwarded-For", forwarded_for);
-    out.set("X-Forwarded-Proto", "http");
-    if (auto h = in.find(http::field::host); h != in.end()) out.set("X-Forwarded-Host", h->value());
+    out.set("X-Forwarded-Proto",
+            forwarded_proto.empty() ? std::string_view("http") : std::string_view(forwarded_proto));
+    if (!forwarded_host.empty())
+        out.set("X-Forwarded-Host", forwarded_host);
+    else if (auto h = in.find(http::field::host); h != in.end())
+        out.set("X-Forwarded-Host", h->value());
     out.body() = in.body();
 
     return out;

@@ -34,7 +34,10 @@ struct exchange {
     unsigned status = 0;                   // set by the session when it serialises
     std::size_t bytes = 0;                 // body bytes, likewise
     bool logged = false;                   // an access log line is due (log.access when it began)
+    std::uint32_t fields = 0;              // which fields it carries (log.access_fields, a mask)
     std::string method, path;              // for the access log (copied only when it is on)
+    std::string query, host, user_agent, referer;  // likewise, when log.access_fields name them
+    std::size_t bytes_received = 0;                // the request body's bytes, likewise
 };
 
 // What the session hands over once a request (head and body) is complete.
@@ -44,7 +47,8 @@ struct inbound {
     std::string_view host;         // normalised (lower case, no port)
     std::string_view request_id;   // the one incoming X-Request-Id, "" when none or several
     std::string_view traceparent;  // the first incoming traceparent, or ""
-    std::string_view peer;         // the client's address
+    std::string_view peer;         // the connection's peer address, as text
+    net::ip::address peer_ip;      // the same
     std::chrono::steady_clock::time_point received;  // when the request head was complete
 };
 

@@ -300,6 +300,7 @@ bool session::dispatch() {
                      fields_.request_ids == 1 ? fields_.request_id : std::string_view(),
                      fields_.traceparent,
                      remote_address(),
+                     remote_.address(),
                      request_started_};
     auto res = host_.dispatch.begin(ex, in);
     if (!res) return true;  // run() awaits respond_async()

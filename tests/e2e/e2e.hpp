@@ -62,6 +62,16 @@ inline unsigned exchange_once(std::uint16_t port, const std::string& request,
     return res.result_int();
 }
 
+// True when nothing accepts on `port` (yet, or any more).
+inline bool connect_refused(std::uint16_t port) {
+    try {
+        raw_client probe(port);
+        return false;
+    } catch (const boost::system::system_error&) {
+        return true;
+    }
+}
+
 // The body of GET `target` on the admin port.
 inline std::string admin_get(std::uint16_t admin_port, const std::string& target) {
     raw_client c(admin_port);

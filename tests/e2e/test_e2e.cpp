@@ -44,15 +44,6 @@ routes:
     handler: { static: { status: 201, body: "stored\n" } }
 )";
 
-bool connect_refused(std::uint16_t port) {
-    try {
-        raw_client probe(port);
-        return false;
-    } catch (const boost::system::system_error&) {
-        return true;
-    }
-}
-
 }  // namespace
 
 TEST_CASE("SIGTERM: readyz 503, in-flight request completes, listeners close, exit 0", "[e2e]") {
