@@ -13,6 +13,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "config/schema.hpp"
 #include "config/to_json.hpp"
 #include "lifecycle/log.hpp"
 #include "server/server.hpp"
@@ -25,14 +26,29 @@ constexpr int exit_usage = 2;
 constexpr int exit_forced = 3;
 
 void print_help() {
-    std::cout << "usage: edged --config FILE        run the daemon\n"
-                 "       edged --check-config FILE  validate FILE, print the effective config\n"
-                 "       edged --version            print the version\n"
-                 "       edged --help               print this help\n"
-                 "\n"
-                 "FILE is YAML, or JSON when it ends in .json. See README.md for every key.\n"
-                 "Exit codes: 0 ok, 1 start-up failure, 2 usage or config error,\n"
-                 "            3 second signal during shutdown.\n";
+    std::cout
+        << "usage: edged --config FILE        run the daemon\n"
+           "       edged --check-config FILE  check FILE as a start would (routes, handlers,\n"
+           "                                  templates, files, the job store) and print the\n"
+           "                                  effective config with every default\n"
+           "       edged --print-schema       print the config's JSON Schema (draft 2020-12)\n"
+           "       edged --version            print the version\n"
+           "       edged --help               print this help\n"
+           "\n"
+           "FILE is YAML, or JSON when it ends in .json; every key is in the schema, with its\n"
+           "default and a description. The image ships /etc/edged/edged.yaml.\n"
+           "\n"
+           "Signals: SIGTERM or SIGINT drain and exit (readiness 503, then listeners close,\n"
+           "         requests and background tasks finish within shutdown.grace); a second one\n"
+           "         exits at once. SIGHUP reads FILE again: a valid file applies to new\n"
+           "         requests (in-flight ones keep theirs), an invalid one changes nothing and\n"
+           "         is logged; listen addresses, threads, admin, worker_pool, jobs and the\n"
+           "         process-wide lifecycle limits need a restart.\n"
+           "Admin (admin.listen, default 127.0.0.1:9901): GET /healthz, /readyz, /stats (JSON),\n"
+           "         /metrics (Prometheus).\n"
+           "Logs: one JSON object per line on stdout (events and the access log).\n"
+           "Exit codes: 0 ok, 1 start-up failure, 2 usage or config error,\n"
+           "            3 second signal during shutdown.\n";
 }
 
 int usage_error(std::string_view msg) {
@@ -144,6 +160,10 @@ int main(int argc, char** argv) {
         std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
             print_help();
+            return exit_ok;
+        }
+        if (arg == "--print-schema") {
+            std::cout << edged::config::schema().dump(2) << "\n";
             return exit_ok;
         }
         if (arg == "--version") {

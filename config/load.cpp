@@ -24,6 +24,7 @@
 #include <boost/url/url_view.hpp>
 
 #include "config/config.hpp"
+#include "config/schema.hpp"
 #include "config/tree.hpp"
 #include "server/http/header_text.hpp"
 
@@ -241,9 +242,13 @@ private:
     // and duplicate keys. When `n` is not a map, ok() is false and the error is already reported.
     class section {
     public:
-        section(validator& v, const node* n, std::string path,
-                std::initializer_list<std::string_view> keys)
-            : v_(v), n_(n), path_(std::move(path)) {
+        // The section's keys are those the schema gives the object at `path`
+        // (config/schema.json), or at `schema_path` where the path holds a name of the file's
+        // own that may contain a '.' (upstreams.<name>: "upstreams.*").
+        section(validator& v, const node* n, std::string path, std::string schema_path = {})
+            : v_(v), n_(n), path_(std::move(path)), schema_path_(std::move(schema_path)) {
+            if (schema_path_.empty()) schema_path_ = path_;
+            const std::vector<std::string> keys = schema_keys(schema_path_);
             if (!n || n->type == kind::null) return;
             if (n->type != kind::map) {
                 v.wrong_type(*n, path_, "a map");
@@ -265,6 +270,9 @@ private:
         std::string key(std::string_view k) const {
             return path_.empty() ? std::string(k) : path_ + "." + std::string(k);
         }
+        std::string schema_key(std::string_view k) const {
+            return schema_path_.empty() ? std::string(k) : schema_path_ + "." + std::string(k);
+        }
         // The first value under `k`, or nullptr.
         const node* get(std::string_view k) const {
             if (!ok_ || !n_ || n_->type != kind::map) return nullptr;
@@ -283,6 +291,7 @@ private:
         validator& v_;
         const node* n_;
         std::string path_;
+        std::string schema_path_;
         bool ok_ = true;
         bool unknown_ = false;
     };
@@ -429,11 +438,15 @@ private:
         return "expected a size (bytes, or an integer and a unit: B, KiB, MiB or GiB, e.g. 16KiB)";
     }
 
+    // The integer at key `k` of `s`, within the bounds the schema gives it.
+    std::optional<std::int64_t> integer(const node& n, const section& s, std::string_view k) {
+        const auto [min, max] = schema_range(s.schema_key(k));
+        return integer(n, s.key(k), min, max);
+    }
     template <typename T>
-    void read_int(const section& s, std::string_view k, T& out, std::int64_t min,
-                  std::int64_t max) {
+    void read_int(const section& s, std::string_view k, T& out) {
         if (const node* n = s.get(k)) {
-            if (auto v = integer(*n, s.key(k), min, max)) out = static_cast<T>(*v);
+            if (auto v = integer(*n, s, k)) out = static_cast<T>(*v);
         }
     }
     void read_dur(const section& s, std::string_view k, duration& out, bool allow_zero) {
@@ -503,23 +516,21 @@ config validator::run(const node& root) {
     c.server.listen.push_back(*parse_listen("0.0.0.0:8080"));
     c.admin.listen = *parse_listen("127.0.0.1:9901");
 
-    section top(*this, &root, "",
-                {"server", "admin", "shutdown", "log", "lifecycle", "worker_pool", "jobs",
-                 "upstreams", "routes"});
+    section top(*this, &root, "");
     if (!top.ok()) return c;
 
     read_server(top.get("server"), c.server);
 
-    section admin(*this, top.get("admin"), "admin", {"listen"});
+    section admin(*this, top.get("admin"), "admin");
     if (const node* n = admin.get("listen")) {
         if (auto a = listen(*n, admin.key("listen"))) c.admin.listen = *a;
     }
 
-    section shutdown(*this, top.get("shutdown"), "shutdown", {"drain_delay", "grace"});
+    section shutdown(*this, top.get("shutdown"), "shutdown");
     read_dur(shutdown, "drain_delay", c.shutdown.drain_delay, true);
     read_dur(shutdown, "grace", c.shutdown.grace, true);
 
-    section log(*this, top.get("log"), "log", {"level", "access", "access_fields"});
+    section log(*this, top.get("log"), "log");
     if (const node* n = log.get("level")) {
         if (auto level = str(*n, log.key("level"))) {
             static const std::set<std::string, std::less<>> levels = {
@@ -549,7 +560,7 @@ config validator::run(const node& root) {
 }
 
 void validator::read_server(const node* n, server_config& out) {
-    section s(*this, n, "server", {"listen", "threads", "limits", "timeouts", "trusted_proxies"});
+    section s(*this, n, "server");
     read_list(s, "trusted_proxies", out.trusted_proxies, is_address_or_cidr, true);
 
     if (const node* l = s.get("listen")) {
@@ -581,21 +592,19 @@ void validator::read_server(const node* n, server_config& out) {
         if ((t->type == kind::string || t->plain) && t->text == "auto") {
             out.threads = 0;
         } else if (t->type == kind::integer) {
-            read_int(s, "threads", out.threads, 1, 256);
+            read_int(s, "threads", out.threads);
         } else {
             wrong_type(*t, s.key("threads"), "\"auto\" or an integer 1..256");
         }
     }
 
-    section limits(*this, s.get("limits"), s.key("limits"),
-                   {"max_connections", "header_bytes", "body_bytes", "pipeline_depth"});
-    read_int(limits, "max_connections", out.limits.max_connections, 1, 1'000'000);
+    section limits(*this, s.get("limits"), s.key("limits"));
+    read_int(limits, "max_connections", out.limits.max_connections);
     read_size(limits, "header_bytes", out.limits.header_bytes, 1024, 1024 * 1024);
     read_size(limits, "body_bytes", out.limits.body_bytes, 0, 1024ull * 1024 * 1024);
-    read_int(limits, "pipeline_depth", out.limits.pipeline_depth, 1, 1024);
+    read_int(limits, "pipeline_depth", out.limits.pipeline_depth);
 
-    section timeouts(*this, s.get("timeouts"), s.key("timeouts"),
-                     {"header_read", "body_read", "idle", "write", "handler"});
+    section timeouts(*this, s.get("timeouts"), s.key("timeouts"));
     read_dur(timeouts, "header_read", out.timeouts.header_read, false);
     read_dur(timeouts, "body_read", out.timeouts.body_read, false);
     read_dur(timeouts, "idle", out.timeouts.idle, false);
@@ -604,24 +613,22 @@ void validator::read_server(const node* n, server_config& out) {
 }
 
 void validator::read_lifecycle(const node* n, lifecycle_config& out) {
-    section s(*this, n, "lifecycle",
-              {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget",
-               "max_background_tasks", "background_share"});
-    read_int(s, "max_wait_until", out.max_wait_until, 0, 1024);
-    read_int(s, "max_subrequests", out.max_subrequests, 0, 10'000);
+    section s(*this, n, "lifecycle");
+    read_int(s, "max_wait_until", out.max_wait_until);
+    read_int(s, "max_subrequests", out.max_subrequests);
     read_dur(s, "wall_budget", out.wall_budget, false);
     read_dur(s, "cpu_budget", out.cpu_budget, false);
-    read_int(s, "max_background_tasks", out.max_background_tasks, 1, 10'000'000);
-    read_int(s, "background_share", out.background_share, 1, 99);
+    read_int(s, "max_background_tasks", out.max_background_tasks);
+    read_int(s, "background_share", out.background_share);
 }
 
 void validator::read_overrides(const node* n, const std::string& path, lifecycle_overrides& out) {
-    section s(*this, n, path, {"max_wait_until", "max_subrequests", "wall_budget", "cpu_budget"});
+    section s(*this, n, path);
     if (const node* v = s.get("max_wait_until")) {
-        if (auto i = integer(*v, s.key("max_wait_until"), 0, 1024)) out.max_wait_until = *i;
+        if (auto i = integer(*v, s, "max_wait_until")) out.max_wait_until = *i;
     }
     if (const node* v = s.get("max_subrequests")) {
-        if (auto i = integer(*v, s.key("max_subrequests"), 0, 10'000)) out.max_subrequests = *i;
+        if (auto i = integer(*v, s, "max_subrequests")) out.max_subrequests = *i;
     }
     if (const node* v = s.get("wall_budget")) {
         if (auto d = dur(*v, s.key("wall_budget"), false)) out.wall_budget = *d;
@@ -632,18 +639,16 @@ void validator::read_overrides(const node* n, const std::string& path, lifecycle
 }
 
 void validator::read_worker_pool(const node* n, worker_pool_config& out) {
-    section s(*this, n, "worker_pool",
-              {"min_threads", "max_threads", "idle_timeout", "queue", "queue_timeout",
-               "run_timeout", "nice"});
+    section s(*this, n, "worker_pool");
     bool min_ok = true;
     if (const node* v = s.get("min_threads")) {
-        auto i = integer(*v, s.key("min_threads"), 0, 256);
+        auto i = integer(*v, s, "min_threads");
         if (i) out.min_threads = static_cast<unsigned>(*i);
         min_ok = i.has_value();
     }
     bool max_ok = true;
     if (const node* v = s.get("max_threads")) {
-        auto i = integer(*v, s.key("max_threads"), 1, 256);
+        auto i = integer(*v, s, "max_threads");
         if (i) out.max_threads = static_cast<unsigned>(*i);
         max_ok = i.has_value();
     }
@@ -654,15 +659,14 @@ void validator::read_worker_pool(const node* n, worker_pool_config& out) {
                   std::to_string(out.max_threads) + ")");
     }
     read_dur(s, "idle_timeout", out.idle_timeout, false);
-    read_int(s, "queue", out.queue, 1, 1'000'000);
+    read_int(s, "queue", out.queue);
     read_dur(s, "queue_timeout", out.queue_timeout, false);
     read_dur(s, "run_timeout", out.run_timeout, false);
-    read_int(s, "nice", out.nice, 0, 19);
+    read_int(s, "nice", out.nice);
 }
 
 void validator::read_jobs(const node* n, jobs_config& out) {
-    section s(*this, n, "jobs",
-              {"store", "prefix", "concurrency", "max_wait", "retry_after", "redis"});
+    section s(*this, n, "jobs");
     if (const node* v = s.get("store")) {
         if (auto store = str(*v, s.key("store"))) {
             if (*store == "memory" || *store == "redis")
@@ -684,12 +688,10 @@ void validator::read_jobs(const node* n, jobs_config& out) {
                 out.prefix = *p;
         }
     }
-    read_int(s, "concurrency", out.concurrency, 1, 100'000);
+    read_int(s, "concurrency", out.concurrency);
     read_dur(s, "max_wait", out.max_wait, true);
     read_dur(s, "retry_after", out.retry_after, true);
-    section r(*this, s.get("redis"), s.key("redis"),
-              {"address", "db", "key_prefix", "username", "password", "timeout", "lease",
-               "reconnect_interval"});
+    section r(*this, s.get("redis"), s.key("redis"));
     if (const node* v = r.get("address")) {
         if (auto text = str(*v, r.key("address"))) {
             if (!parse_redis_address(*text, out.redis))
@@ -699,7 +701,7 @@ void validator::read_jobs(const node* n, jobs_config& out) {
                           "6379), such as redis:6379 or 127.0.0.1:6379");
         }
     }
-    read_int(r, "db", out.redis.db, 0, 65535);
+    read_int(r, "db", out.redis.db);
     if (const node* v = r.get("key_prefix")) {
         if (auto k = str(*v, r.key("key_prefix"))) out.redis.key_prefix = *k;
     }
@@ -773,8 +775,7 @@ void validator::read_upstreams(const node* n, std::vector<upstream_config>& out)
         }
         upstream_config u;
         u.name = m.key;
-        section s(*this, &m.value, path,
-                  {"url", "connect_timeout", "timeout", "max_connections", "idle_connections"});
+        section s(*this, &m.value, path, "upstreams.*");
         if (!s.ok()) continue;
         if (const node* url = s.require("url")) {
             if (auto text = str(*url, s.key("url"))) {
@@ -787,8 +788,8 @@ void validator::read_upstreams(const node* n, std::vector<upstream_config>& out)
         }
         read_dur(s, "connect_timeout", u.connect_timeout, false);
         read_dur(s, "timeout", u.timeout, false);
-        read_int(s, "max_connections", u.max_connections, 1, 100'000);
-        read_int(s, "idle_connections", u.idle_connections, 0, 100'000);
+        read_int(s, "max_connections", u.max_connections);
+        read_int(s, "idle_connections", u.idle_connections);
         out.push_back(std::move(u));
     }
 }
@@ -828,7 +829,7 @@ bool validator::read_route(const node& n, const std::string& path, route_config&
         wrong_type(n, path, "a route (a map)");
         return false;
     }
-    section s(*this, &n, path, {"name", "match", "handler", "lifecycle", "after", "compress"});
+    section s(*this, &n, path);
     if (const node* name = s.require("name")) {
         if (auto text = str(*name, s.key("name"))) {
             if (text->empty()) {
@@ -855,8 +856,7 @@ void validator::read_compress(const section& route, const handler_config& handle
                               std::optional<compress_config>& out) {
     const node* n = route.get("compress");
     if (!n) return;
-    section s(*this, n, route.key("compress"),
-              {"encodings", "min_bytes", "gzip_level", "br_level", "types"});
+    section s(*this, n, route.key("compress"));
     if (!s.ok()) return;
     if (std::holds_alternative<redirect_handler>(handler)) {
         error(n->line, s.path(), "a redirect has no body to compress");
@@ -873,15 +873,15 @@ void validator::read_compress(const section& route, const handler_config& handle
     if (const node* v = s.get("min_bytes")) {
         if (auto b = size(*v, s.key("min_bytes"), 0, std::size_t(1) << 30)) c.min_bytes = *b;
     }
-    read_int(s, "gzip_level", c.gzip_level, 1, 9);
-    read_int(s, "br_level", c.br_level, 0, 11);
+    read_int(s, "gzip_level", c.gzip_level);
+    read_int(s, "br_level", c.br_level);
     out = std::move(c);
 }
 
 void validator::read_match(const section& route, match_config& out) {
     const node* n = route.require("match");
     if (!n) return;
-    section s(*this, n, route.key("match"), {"path", "prefix", "methods", "host"});
+    section s(*this, n, route.key("match"));
     if (!s.ok()) return;
     const node* path = s.get("path");
     const node* prefix = s.get("prefix");
@@ -955,7 +955,7 @@ void validator::read_upstream_ref(const section& s, std::string& out) {
 void validator::read_handler(const section& route, handler_config& out) {
     const node* n = route.require("handler");
     if (!n) return;
-    section s(*this, n, route.key("handler"), {"static", "redirect", "proxy", "job"});
+    section s(*this, n, route.key("handler"));
     if (!s.ok()) return;
     std::vector<std::string> kinds;
     for (const auto& m : n->members) {
@@ -985,7 +985,7 @@ void validator::read_handler(const section& route, handler_config& out) {
         out = std::move(h);
     } else if (k == "redirect") {
         redirect_handler h;
-        section r(*this, &body, path, {"status", "location", "keep_path", "keep_query"});
+        section r(*this, &body, path);
         if (const node* st = r.get("status")) {
             if (auto v = integer(*st, r.key("status"), std::numeric_limits<std::int64_t>::min(),
                                  std::numeric_limits<std::int64_t>::max())) {
@@ -1012,18 +1012,17 @@ void validator::read_handler(const section& route, handler_config& out) {
         out = std::move(h);
     } else if (k == "proxy") {
         proxy_handler h;
-        section p(*this, &body, path, {"upstream", "max_response_bytes"});
+        section p(*this, &body, path);
         read_upstream_ref(p, h.upstream);
         read_size(p, "max_response_bytes", h.max_response_bytes, 1, 1024ull * 1024 * 1024);
         out = std::move(h);
     } else {
         job_handler h;
-        section j(*this, &body, path,
-                  {"upstream", "timeout", "ttl", "max_jobs", "result_bytes", "max_response_bytes"});
+        section j(*this, &body, path);
         read_upstream_ref(j, h.upstream);
         read_dur(j, "timeout", h.timeout, false);
         read_dur(j, "ttl", h.ttl, false);
-        read_int(j, "max_jobs", h.max_jobs, 1, 10'000'000);
+        read_int(j, "max_jobs", h.max_jobs);
         read_size(j, "result_bytes", h.result_bytes, 0, 64ull * 1024 * 1024);
         read_size(j, "max_response_bytes", h.max_response_bytes, 1, 1024ull * 1024 * 1024);
         if (h.result_bytes > h.max_response_bytes)
@@ -1036,8 +1035,8 @@ void validator::read_handler(const section& route, handler_config& out) {
 }
 
 void validator::read_static(const node& n, const std::string& path, static_handler& out) {
-    section s(*this, &n, path, {"status", "headers", "body", "file"});
-    read_int(s, "status", out.status, 100, 599);
+    section s(*this, &n, path);
+    read_int(s, "status", out.status);
     read_headers(s.get("headers"), s.key("headers"), out.headers);
     const node* body = s.get("body");
     const node* file = s.get("file");
@@ -1119,7 +1118,7 @@ void validator::read_after(const node* n, const std::string& path, std::vector<a
     for (std::size_t i = 0; i < n->items.size(); ++i) {
         const node& item = n->items[i];
         const std::string p = path + "[" + std::to_string(i) + "]";
-        section s(*this, &item, p, {"http", "mirror", "log"});
+        section s(*this, &item, p);
         if (!s.ok()) continue;
         std::vector<const member*> kinds;
         for (const auto& m : item.members) {
@@ -1136,8 +1135,7 @@ void validator::read_after(const node* n, const std::string& path, std::vector<a
         const std::string ap = s.key(m.key);
         if (m.key == "http") {
             http_action a;
-            section h(*this, &m.value, ap,
-                      {"upstream", "method", "path", "headers", "body", "retry"});
+            section h(*this, &m.value, ap);
             read_upstream_ref(h, a.upstream);
             if (const node* v = h.get("method")) {
                 if (auto text = str(*v, h.key("method"))) {
@@ -1167,12 +1165,12 @@ void validator::read_after(const node* n, const std::string& path, std::vector<a
             out.emplace_back(std::move(a));
         } else if (m.key == "mirror") {
             mirror_action a;
-            section mi(*this, &m.value, ap, {"upstream"});
+            section mi(*this, &m.value, ap);
             read_upstream_ref(mi, a.upstream);
             out.emplace_back(std::move(a));
         } else {
             log_action a;
-            section l(*this, &m.value, ap, {"message"});
+            section l(*this, &m.value, ap);
             if (const node* v = l.require("message")) {
                 if (auto text = str(*v, l.key("message"))) a.message = *text;
             }

@@ -5,7 +5,7 @@
 #   deploy/install-deps.sh runtime  only the shared libraries the binary links against
 set -eu
 
-build_pkgs="g++ make cmake pkg-config curl libboost1.81-dev libboost-url1.81-dev zlib1g-dev libbrotli-dev libhiredis-dev redis-server libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev catch2 prometheus-cpp-dev python3-prometheus-client python3-jsonschema"
+build_pkgs="g++ make cmake pkg-config curl libboost1.81-dev libboost-url1.81-dev zlib1g-dev libbrotli-dev libhiredis-dev redis-server libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev catch2 prometheus-cpp-dev python3-prometheus-client python3-jsonschema python3-yaml"
 runtime_pkgs="libboost-url1.81.0 zlib1g libbrotli1 libhiredis0.14 libspdlog1.10 libfmt9 libyaml-cpp0.7 libprometheus-cpp-core1.0 ca-certificates"
 
 case "${1:-build}" in
