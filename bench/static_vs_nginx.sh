@@ -3,6 +3,9 @@
 #
 #   sh bench/static_vs_nginx.sh          full run (what `make bench` runs)
 #   QUICK=1 sh bench/static_vs_nginx.sh  smoke run: 3 s per measurement, one round
+#   SCRAPE=1 sh bench/static_vs_nginx.sh the cost of being watched: keep-alive rounds also run
+#                                         edged with its admin /metrics scraped every second, and
+#                                         nginx with its stub_status scraped the same way
 #
 # Both servers answer GET /hello with "hello, world\n" (text/plain) on 127.0.0.1, each pinned
 # to CPU 0 with one worker; wrk runs pinned to CPU 1 (1 thread, 64 connections). Rounds are
@@ -18,6 +21,10 @@
 #   SERVER_CPU [0]  WRK_CPU [1]  KEEP_TMP [0]: 1 keeps the temp dir (configs, logs, wrk output)
 #   SYSCALLS [1]  count system calls per request of each server (perf stat on the kernel's
 #                 syscall tracepoints, 5 s per server and mode); 0 skips it
+#   SCRAPE [0]    1 adds the scraped variants (edged+scrape, nginx+scrape) to every keep-alive
+#                 round and prints their medians, spreads and ratios. The scraper (curl once a
+#                 second) runs on the wrk CPU and its CPU is not counted; the server's is the
+#                 whole process, edged's admin (control) thread included, which answers /metrics
 # Only 127.0.0.1 is contacted; only the processes started here are stopped (by pid).
 
 # `make bench` runs this through sh: re-exec under bash (this line must stay POSIX).
@@ -51,6 +58,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v curl >/dev/null || need+=(curl)
 command -v taskset >/dev/null || need+=(util-linux)
 SYSCALLS=${SYSCALLS:-1}
+SCRAPE=${SCRAPE:-0}
 [ "$SYSCALLS" = 0 ] || command -v perf >/dev/null || need+=(linux-perf)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (run as root, or: sudo apt-get install ${need[*]/nginx/nginx-light})"
@@ -170,6 +178,7 @@ http {
   server {
     listen 127.0.0.1:$NG_PORT;
     location = /hello { default_type text/plain; return 200 "hello, world\n"; }
+    location = /nginx_status { stub_status; }
   }
 }
 EOF
@@ -180,6 +189,12 @@ taskset -c "$SERVER_CPU" "$EDGED" --config "$TMP/edged.yaml" >"$TMP/edged.log" 2
 ED_PID=$!
 PIDS+=("$ED_PID")
 
+if ! "$NGINX" -t -q -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" 2>/dev/null; then
+  # A build without the stub_status module: no nginx+scrape variant.
+  sed -i '/nginx_status/d' "$TMP/nginx/nginx.conf"
+  NG_STATUS=0
+fi
+NG_STATUS=${NG_STATUS:-1}
 "$NGINX" -t -q -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" ||
   die "nginx rejects the bench config"
 taskset -c "$SERVER_CPU" "$NGINX" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
@@ -208,11 +223,29 @@ check_response "$ED_URL" edged
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 
+# Scrapes URL once a second on the wrk CPU until stop_scraper; sets SCRAPER.
+start_scraper() {
+  taskset -c "$WRK_CPU" sh -c "while :; do curl -s -o /dev/null '$1'; sleep 1; done" &
+  SCRAPER=$!
+  PIDS+=("$SCRAPER")
+}
+stop_scraper() {
+  kill "$SCRAPER" 2>/dev/null || true
+  wait "$SCRAPER" 2>/dev/null || true
+  unset 'PIDS[${#PIDS[@]}-1]'
+}
+
 # One measured run (after its warm-up) of one server; prints a table row, appends to $RESULTS.
+# NAME is nginx, edged, or either with "+scrape" (its stats page scraped every second).
 measure() {
-  local name=$1 mode=$2 round=$3 url pids secs before after cpu us srv s0 s1 w0 w1 extra=()
-  if [ "$name" = nginx ]; then url=$NG_URL pids=("$NG_MASTER" "$NG_WORKER"); else url=$ED_URL pids=("$ED_PID"); fi
+  local name=$1 mode=$2 round=$3 url pids secs before after cpu us srv s0 s1 w0 w1 extra=() scrape=
+  case "$name" in
+    nginx*) url=$NG_URL pids=("$NG_MASTER" "$NG_WORKER") scrape="http://127.0.0.1:$NG_PORT/nginx_status" ;;
+    *) url=$ED_URL pids=("$ED_PID") scrape="http://127.0.0.1:$ED_ADMIN/metrics" ;;
+  esac
+  case "$name" in *+scrape) ;; *) scrape= ;; esac
   if [ "$mode" = close ]; then secs=$DURATION_CLOSE extra=(-H "Connection: close"); else secs=$DURATION; fi
+  [ -z "$scrape" ] || start_scraper "$scrape"
   run_wrk "$url" "$WARMUP" "$name-$mode-$round-warmup" "${extra[@]}"
   s0=$(cpu_busy "$SERVER_CPU")
   w0=$(cpu_busy "$WRK_CPU")
@@ -221,10 +254,11 @@ measure() {
   after=$(cpu_ticks "${pids[@]}")
   s1=$(cpu_busy "$SERVER_CPU")
   w1=$(cpu_busy "$WRK_CPU")
+  [ -z "$scrape" ] || stop_scraper
   cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')
   us=$(awk -v c="$cpu" -v n="$R_REQS" 'BEGIN {printf "%.2f", c * 1e6 / n}')
   srv=$(awk -v c="$cpu" -v d="$secs" 'BEGIN {printf "%.0f", 100 * c / d}')
-  printf '  %-6s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' "$name" "$R_RPS" "$R_REQS" \
+  printf '  %-13s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' "$name" "$R_RPS" "$R_REQS" \
     "$(awk -v u="$R_P99US" 'BEGIN {printf "%.2f", u / 1e3}')" "$cpu" "$us" "$R_NON2XX" "$R_ERRS" \
     "$srv" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$w0" "$w1")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$round" "$R_RPS" "$R_P99US" "$us" \
@@ -236,7 +270,7 @@ measure() {
 # so req/s compares the client more than the server; cpu us/req is the server-side figure.
 # cpu0% far above srv% means something else (softirq, other processes) ran on the server CPU.
 header() {
-  printf '  %-6s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' server 'req/s' requests 'p99 ms' 'cpu s' \
+  printf '  %-13s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' server 'req/s' requests 'p99 ms' 'cpu s' \
     'cpu us/r' non-2xx 'sockerr' 'srv%' "cpu$SERVER_CPU%" "cpu$WRK_CPU%"
 }
 
@@ -245,13 +279,16 @@ for mode in keepalive close; do
   for ((r = 1; r <= n; r++)); do
     echo; echo "== $mode round $r/$n"; header
     # Alternate who goes first, so a drift in the host's speed does not favour one server.
-    if ((r % 2)); then
-      measure nginx "$mode" "$r"
-      measure edged "$mode" "$r"
-    else
-      measure edged "$mode" "$r"
-      measure nginx "$mode" "$r"
+    variants=(nginx edged)
+    if [ "$mode" = keepalive ] && [ "$SCRAPE" = 1 ]; then
+      variants=(nginx edged edged+scrape)
+      [ "$NG_STATUS" = 1 ] && variants+=(nginx+scrape)
     fi
+    n_var=${#variants[@]}
+    for ((k = 0; k < n_var; k++)); do
+      if ((r % 2)); then v=${variants[k]}; else v=${variants[n_var - 1 - k]}; fi
+      measure "$v" "$mode" "$r"
+    done
   done
 done
 
@@ -295,6 +332,27 @@ paired() {
 median_of_lines() { median $(cat); }
 summary keepalive
 summary close
+
+# SCRAPE=1: each variant's median and spread (min-max over rounds), and the ratios.
+spread() { col keepalive "$1" "$2" | sort -g | awk -v f="$3" 'NR == 1 {a = $1} {b = $1} END {printf f "-" f, a, b}'; }
+if [ "$SCRAPE" = 1 ]; then
+  echo; echo "== summary: scraped once a second (keep-alive, median of $(col keepalive edged 3 | wc -l) rounds, spread min-max)"
+  printf '  %-13s %10s %16s %12s %20s\n' '' 'req/s' 'req/s spread' 'cpu us/req' 'cpu us/req spread'
+  for v in nginx nginx+scrape edged edged+scrape; do
+    [ "$(col keepalive "$v" 3 | wc -l)" -gt 0 ] || continue
+    printf '  %-13s %10.0f %16s %12.2f %20s\n' "$v" "$(med keepalive "$v" 4)" "$(spread "$v" 4 %.0f)" \
+      "$(med keepalive "$v" 6)" "$(spread "$v" 6 %.2f)"
+  done
+  ed=$(med keepalive edged 6) eds=$(med keepalive edged+scrape 6) ng=$(med keepalive nginx 6)
+  echo "  cpu us/req ratios: edged+scrape/edged $(ratio "$eds" "$ed"), edged/nginx $(ratio "$ed" "$ng"), edged+scrape/nginx $(ratio "$eds" "$ng")"
+  if [ "$NG_STATUS" = 1 ]; then
+    ngs=$(med keepalive nginx+scrape 6)
+    echo "                     nginx+scrape/nginx $(ratio "$ngs" "$ng"), edged+scrape/nginx+scrape $(ratio "$eds" "$ngs")"
+  else
+    echo "  (this nginx has no stub_status module: no nginx+scrape variant)"
+  fi
+  echo "  one /metrics answer: $(curl -s "http://127.0.0.1:$ED_ADMIN/metrics" | wc -c) bytes; the server CPU counts edged's whole process (its admin thread answers /metrics)"
+fi
 
 echo
 echo "== peak RSS (VmHWM)"
