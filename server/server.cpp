@@ -162,6 +162,14 @@ reload_result server::reload(config::config next) {
     keep_restart_keys(next, boot_);
     std::shared_ptr<generation> g;
     try {
+        if (!jobs_) {
+            for (std::size_t i = 0; i < next.routes.size(); ++i)
+                if (std::holds_alternative<config::job_handler>(next.routes[i].handler))
+                    throw std::runtime_error(
+                        "routes[" + std::to_string(i) + "] (" + next.routes[i].name +
+                        "): a job route needs the job service, which starts with the process; "
+                        "restart edged to add the first one");
+        }
         g = build(std::move(next), current()->number + 1);
     } catch (const std::exception& e) {
         r.errors = {e.what()};
