@@ -9,7 +9,8 @@
 #
 # Both servers answer GET /hello with "hello, world\n" (text/plain) on 127.0.0.1, each pinned
 # to CPU 0 with one worker; wrk runs pinned to CPU 1 (1 thread, 64 connections). Rounds are
-# interleaved (nginx, then edged), each run preceded by a short warm-up. Reported per run:
+# interleaved (nginx, then edged; with SCRAPE=1 nginx, edged, edged+scrape, nginx+scrape), the
+# order reversed every other round, each run preceded by a short warm-up. Reported per run:
 # req/s, p99 latency, server CPU time (utime+stime from /proc/PID/stat) per request.
 # A second scenario repeats it with `Connection: close` (one request per connection).
 #
@@ -24,7 +25,9 @@
 #   SCRAPE [0]    1 adds the scraped variants (edged+scrape, nginx+scrape) to every keep-alive
 #                 round and prints their medians, spreads and ratios. The scraper (curl once a
 #                 second) runs on the wrk CPU and its CPU is not counted; the server's is the
-#                 whole process, edged's admin (control) thread included, which answers /metrics
+#                 whole process, edged's admin (control) thread included, which answers /metrics.
+#                 Every scrape's status is checked: a scraped run with a non-200 scrape, or with
+#                 no scrape inside its measured window, fails the benchmark
 # Only 127.0.0.1 is contacted; only the processes started here are stopped (by pid).
 
 # `make bench` runs this through sh: re-exec under bash (this line must stay POSIX).
@@ -219,13 +222,19 @@ check_response "$NG_URL" nginx
 check_response "$ED_URL" edged
 
 # ---- measure ----------------------------------------------------------------------------
-# One row per measured run: mode server round req/s p99_us cpu_us_per_req srv% cpuS% cpuW% non2xx sockerr
+# One row per measured run: mode server round req/s p99_us cpu_us_per_req srv% cpuS% cpuW% non2xx
+# sockerr scrapes (inside the measured window; 0 when not scraped)
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 
-# Scrapes URL once a second on the wrk CPU until stop_scraper; sets SCRAPER.
+# Scrapes URL once a second on the wrk CPU until stop_scraper, one line per scrape ("status
+# bytes") in LOG; sets SCRAPER. args: url log
 start_scraper() {
-  taskset -c "$WRK_CPU" sh -c "while :; do curl -s -o /dev/null '$1'; sleep 1; done" &
+  : >"$2"
+  # shellcheck disable=SC2016  # $1 and $2 are the inner shell's
+  taskset -c "$WRK_CPU" sh -c 'while :; do
+      curl -s -m 2 -o /dev/null -w "%{http_code} %{size_download}\n" "$1" >>"$2" || true; sleep 1
+    done' scraper "$1" "$2" &
   SCRAPER=$!
   PIDS+=("$SCRAPER")
 }
@@ -239,30 +248,38 @@ stop_scraper() {
 # NAME is nginx, edged, or either with "+scrape" (its stats page scraped every second).
 measure() {
   local name=$1 mode=$2 round=$3 url pids secs before after cpu us srv s0 s1 w0 w1 extra=() scrape=
+  local slog="$TMP/scrape-$1-$3.log" n0=0 n1=0 bad=0
   case "$name" in
     nginx*) url=$NG_URL pids=("$NG_MASTER" "$NG_WORKER") scrape="http://127.0.0.1:$NG_PORT/nginx_status" ;;
     *) url=$ED_URL pids=("$ED_PID") scrape="http://127.0.0.1:$ED_ADMIN/metrics" ;;
   esac
   case "$name" in *+scrape) ;; *) scrape= ;; esac
   if [ "$mode" = close ]; then secs=$DURATION_CLOSE extra=(-H "Connection: close"); else secs=$DURATION; fi
-  [ -z "$scrape" ] || start_scraper "$scrape"
+  [ -z "$scrape" ] || start_scraper "$scrape" "$slog"
   run_wrk "$url" "$WARMUP" "$name-$mode-$round-warmup" "${extra[@]}"
   s0=$(cpu_busy "$SERVER_CPU")
   w0=$(cpu_busy "$WRK_CPU")
+  [ -z "$scrape" ] || n0=$(wc -l <"$slog")
   before=$(cpu_ticks "${pids[@]}")
   run_wrk "$url" "$secs" "$name-$mode-$round" "${extra[@]}"
   after=$(cpu_ticks "${pids[@]}")
+  [ -z "$scrape" ] || n1=$(wc -l <"$slog")
   s1=$(cpu_busy "$SERVER_CPU")
   w1=$(cpu_busy "$WRK_CPU")
-  [ -z "$scrape" ] || stop_scraper
+  if [ -n "$scrape" ]; then
+    stop_scraper
+    bad=$(awk '$1 != 200' "$slog" | wc -l)
+    [ "$bad" = 0 ] || die "$name round $round: $bad of $(wc -l <"$slog") scrapes of $scrape not 200 (see $slog)"
+    [ $((n1 - n0)) -gt 0 ] || die "$name round $round: no scrape inside the measured window"
+  fi
   cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')
   us=$(awk -v c="$cpu" -v n="$R_REQS" 'BEGIN {printf "%.2f", c * 1e6 / n}')
   srv=$(awk -v c="$cpu" -v d="$secs" 'BEGIN {printf "%.0f", 100 * c / d}')
   printf '  %-13s %10s %9s %8s %7s %8s %7s %8s %5s %5s %5s\n' "$name" "$R_RPS" "$R_REQS" \
     "$(awk -v u="$R_P99US" 'BEGIN {printf "%.2f", u / 1e3}')" "$cpu" "$us" "$R_NON2XX" "$R_ERRS" \
     "$srv" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$w0" "$w1")"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$round" "$R_RPS" "$R_P99US" "$us" \
-    "$srv" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$w0" "$w1")" "$R_NON2XX" "$R_ERRS" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$round" "$R_RPS" "$R_P99US" "$us" \
+    "$srv" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$w0" "$w1")" "$R_NON2XX" "$R_ERRS" $((n1 - n0)) >>"$RESULTS"
 }
 
 # srv%: the server's own CPU time over the run's wall time. cpuN%: how busy CPU N was over the
@@ -324,10 +341,10 @@ summary() {
   printf '  %-16s %s   (per round: %s)\n' 'paired req/s' "$(paired "$mode" 4 | median_of_lines)" \
     "$(paired "$mode" 4 | tr '\n' ' ')"
 }
-# paired MODE N: edged/nginx of column N, one line per round.
+# paired MODE N [A B]: A/B (default edged/nginx) of column N, one line per round.
 paired() {
-  awk -F'\t' -v m="$1" -v c="$2" '$1 == m {v[$2, $3] = $c; r[$3] = 1}
-    END {for (i = 1; i in r; i++) printf "%.2f\n", v["edged", i] / v["nginx", i]}' "$RESULTS"
+  awk -F'\t' -v m="$1" -v c="$2" -v a="${3:-edged}" -v b="${4:-nginx}" '$1 == m {v[$2, $3] = $c; r[$3] = 1}
+    END {for (i = 1; i in r; i++) printf "%.2f\n", v[a, i] / v[b, i]}' "$RESULTS"
 }
 median_of_lines() { median $(cat); }
 summary keepalive
@@ -351,6 +368,20 @@ if [ "$SCRAPE" = 1 ]; then
   else
     echo "  (this nginx has no stub_status module: no nginx+scrape variant)"
   fi
+  ed=$(med keepalive edged 4) eds=$(med keepalive edged+scrape 4) ng=$(med keepalive nginx 4)
+  echo "  req/s ratios:      edged+scrape/edged $(ratio "$eds" "$ed"), edged/nginx $(ratio "$ed" "$ng"), edged+scrape/nginx $(ratio "$eds" "$ng")"
+  # Paired, as in the summary above: the ratio within each round, then their median.
+  for pr in "edged+scrape edged" "nginx+scrape nginx"; do
+    read -r a b <<<"$pr"
+    [ "$(col keepalive "$a" 3 | wc -l)" -gt 0 ] || continue
+    printf '  paired %s/%s: cpu us/req %s (per round: %s), req/s %s (per round: %s)\n' "$a" "$b" \
+      "$(paired keepalive 6 "$a" "$b" | median_of_lines)" "$(paired keepalive 6 "$a" "$b" | tr '\n' ' ')" \
+      "$(paired keepalive 4 "$a" "$b" | median_of_lines)" "$(paired keepalive 4 "$a" "$b" | tr '\n' ' ')"
+  done
+  for v in edged+scrape nginx+scrape; do
+    [ "$(col keepalive "$v" 3 | wc -l)" -gt 0 ] || continue
+    echo "  $v: scrapes inside each measured window: $(col keepalive "$v" 12 | tr '\n' ' ')(all answered 200)"
+  done
   echo "  one /metrics answer: $(curl -s "http://127.0.0.1:$ED_ADMIN/metrics" | wc -c) bytes; the server CPU counts edged's whole process (its admin thread answers /metrics)"
 fi
 
