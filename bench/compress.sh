@@ -63,16 +63,8 @@ need=()
 [ -x "$NGINX" ] || need+=(nginx)
 for c in wrk curl g++ gzip; do command -v "$c" >/dev/null || need+=("$c"); done
 command -v taskset >/dev/null || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (run as root, or install them)"
-  log "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  pkgs=("${need[@]/nginx/nginx-light}")
-  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-fi
+install_missing "${need[@]}"
+[ -x "$NGINX" ] || NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
 ensure_edged
 CLK_TCK=$(getconf CLK_TCK)

@@ -74,14 +74,7 @@ for c in wrk curl g++ go redis-server redis-cli; do
 done
 command -v taskset >/dev/null || need+=(util-linux)
 [ -f /usr/include/boost/asio.hpp ] || need+=(libboost1.81-dev)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})"
-  command -v apt-get >/dev/null || die "missing: ${need[*]} and no apt-get here"
-  log "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing "${need[@]}"
 ensure_edged
 CLK_TCK=$(getconf CLK_TCK)
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; servers and clients share a CPU"

@@ -77,6 +77,20 @@ cleanup() {
   exit "$rc"
 }
 
+# Installs the Debian packages named (none: nothing to do) with apt-get, as root; "nginx" is
+# tried as the small nginx-light first. Stops the run with the install command otherwise.
+install_missing() {
+  [ $# -gt 0 ] || return 0
+  local pkgs=("${@/nginx/nginx-light}")
+  [ "$(id -u)" -eq 0 ] || die "missing: $* (run as root, or: sudo apt-get install ${pkgs[*]})"
+  command -v apt-get >/dev/null || die "missing: $* and no apt-get here"
+  log "installing: $*"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 # Builds edged (Release, from the repository root) when $EDGED is not there yet.
 ensure_edged() {
   if [ ! -x "$EDGED" ]; then

@@ -63,18 +63,8 @@ command -v taskset >/dev/null || need+=(util-linux)
 SYSCALLS=${SYSCALLS:-1}
 SCRAPE=${SCRAPE:-0}
 [ "$SYSCALLS" = 0 ] || command -v perf >/dev/null || need+=(linux-perf)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (run as root, or: sudo apt-get install ${need[*]/nginx/nginx-light})"
-  command -v apt-get >/dev/null || die "missing: ${need[*]} and no apt-get here"
-  log "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  pkgs=("${need[@]/nginx/nginx-light}")
-  # nginx-light is the small build; fall back to plain nginx if it is not available.
-  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-fi
+install_missing "${need[@]}"
+[ -x "$NGINX" ] || NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
 
 ensure_edged

@@ -40,7 +40,6 @@ net::awaitable<fetch_result> context::fetch(std::string_view upstream, request r
     rt.counters().subrequests.add();
     if (subrequests_ >= lifecycle_->limits_.max_subrequests) {
         rt.counters().subrequests_rejected.add();
-        lifecycle_->stats_->subrequests_rejected.add();
         if (f) f->count_rejected(upstream);
         log::event("subrequest rejected")
             .request_id(id())
@@ -88,7 +87,7 @@ void request_lifecycle::begin(const request_start& s) {
     phase_ = phase::receiving;
     received_at_ = s.received;
     route_ = s.route;
-    stats_ = &runtime_.stats_of(s.route ? s.route->metrics : s.unrouted);
+    stats_ = &runtime_.stats_of(s.route ? s.route->metrics : nullptr);
     pin_ = s.pin;
     fetcher_ = s.via;
     flushed_at_ = {};

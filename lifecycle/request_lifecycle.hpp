@@ -76,7 +76,6 @@ struct request_start {
     bool peer_trusted = false;
     const route_binding* route = nullptr;      // null when no route matched
     const lifecycle_limits* limits = nullptr;  // without a route: the defaults (null: built-in)
-    route_metrics* unrouted = nullptr;         // without a route: where it counts
     // The config the request started under (its route table, handlers, upstreams), kept until
     // the lifecycle closes: a reload never changes what a request in flight, or one of its
     // background tasks, uses. `via`: that config's transport for ctx.fetch (null: the runtime's).

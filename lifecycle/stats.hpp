@@ -64,7 +64,6 @@ struct alignas(64) route_stats {
     owned_histogram post_response;  // flush -> the last background task ended
     owned_histogram cpu;            // the handler's and the tasks' CPU (requests with tasks)
     std::array<owned_counter, outcome_count> tasks{};  // background tasks by outcome
-    owned_counter subrequests_rejected;                // over lifecycle.max_subrequests
 
     void count_status(unsigned status) noexcept {
         if (status >= first_status && status <= last_status)

@@ -35,7 +35,6 @@ std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const i
     }
     start.route = match.matched ? &match.matched->binding : nullptr;
     start.limits = &gen_->defaults;
-    start.unrouted = state_.unrouted;
     start.pin = gen_;
     start.via = &gen_->upstreams;
     ex.lc = runtime_.pool().acquire();

@@ -28,6 +28,12 @@ void sample(prom::MetricFamily& f, label_list labels, double value) {
     f.metric.push_back(std::move(m));
 }
 
+// One sample per value of `label`.
+void by_label(prom::MetricFamily& f, const std::string& label,
+              std::initializer_list<std::pair<const char*, double>> values) {
+    for (const auto& [value, x] : values) sample(f, {{label, value}}, x);
+}
+
 void histogram(prom::MetricFamily& f, label_list labels, const lifecycle::histogram_totals& h) {
     prom::ClientMetric m;
     m.label = std::move(labels);
@@ -69,7 +75,6 @@ void route_figures::add(const lifecycle::route_stats& s) {
     post_response.add(s.post_response);
     cpu.add(s.cpu);
     for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] += s.tasks[i].get();
-    subrequests_rejected += s.subrequests_rejected.get();
 }
 
 void upstream_figures::add(const upstream_stats& s) {
@@ -180,11 +185,12 @@ std::string to_prometheus(const figures& f) {
                {}, static_cast<double>(p.queued));
         auto& items = family(out, "edged_worker_pool_items_total", "Worker pool items by outcome",
                              MetricType::Counter);
-        sample(items, {{"outcome", "completed"}}, static_cast<double>(p.completed));
-        sample(items, {{"outcome", "failed"}}, static_cast<double>(p.failed));
-        sample(items, {{"outcome", "cancelled"}}, static_cast<double>(p.cancelled));
-        sample(items, {{"outcome", "timed_out"}}, static_cast<double>(p.timed_out));
-        sample(items, {{"outcome", "rejected"}}, static_cast<double>(p.rejected));
+        by_label(items, "outcome",
+                 {{"completed", static_cast<double>(p.completed)},
+                  {"failed", static_cast<double>(p.failed)},
+                  {"cancelled", static_cast<double>(p.cancelled)},
+                  {"timed_out", static_cast<double>(p.timed_out)},
+                  {"rejected", static_cast<double>(p.rejected)}});
         sample(family(out, "edged_worker_pool_cpu_seconds_total",
                       "Thread CPU the worker pool's items used", MetricType::Counter),
                {}, p.cpu_seconds);
@@ -194,18 +200,20 @@ std::string to_prometheus(const figures& f) {
         const auto& j = *f.jobs;
         auto& now = family(out, "edged_jobs", "Jobs of this process not finished, by state",
                            MetricType::Gauge);
-        sample(now, {{"state", "pending"}}, static_cast<double>(j.pending));
-        sample(now, {{"state", "running"}}, static_cast<double>(j.running));
+        by_label(now, "state",
+                 {{"pending", static_cast<double>(j.pending)},
+                  {"running", static_cast<double>(j.running)}});
         auto& ended = family(out, "edged_jobs_total",
                              "Jobs of this process by how they ended, and submissions refused "
                              "(rejected) or answered from an Idempotency-Key (replayed)",
                              MetricType::Counter);
-        sample(ended, {{"result", "submitted"}}, static_cast<double>(j.submitted));
-        sample(ended, {{"result", "replayed"}}, static_cast<double>(j.replayed));
-        sample(ended, {{"result", "rejected"}}, static_cast<double>(j.rejected));
-        sample(ended, {{"result", "succeeded"}}, static_cast<double>(j.succeeded));
-        sample(ended, {{"result", "failed"}}, static_cast<double>(j.failed));
-        sample(ended, {{"result", "cancelled"}}, static_cast<double>(j.cancelled));
+        by_label(ended, "result",
+                 {{"submitted", static_cast<double>(j.submitted)},
+                  {"replayed", static_cast<double>(j.replayed)},
+                  {"rejected", static_cast<double>(j.rejected)},
+                  {"succeeded", static_cast<double>(j.succeeded)},
+                  {"failed", static_cast<double>(j.failed)},
+                  {"cancelled", static_cast<double>(j.cancelled)}});
         sample(family(out, "edged_job_store_errors_total",
                       "Job store commands that failed (store unavailable)", MetricType::Counter),
                {}, static_cast<double>(j.store_errors));

@@ -27,7 +27,6 @@ struct route_figures {
     std::uint64_t other_status = 0;
     lifecycle::histogram_totals to_flush, post_response, cpu;
     std::array<std::uint64_t, lifecycle::outcome_count> tasks{};
-    std::uint64_t subrequests_rejected = 0;
 
     std::uint64_t requests() const;
     void add(const lifecycle::route_stats& s);  // one thread's slot

@@ -96,6 +96,16 @@ std::string state_of(std::uint16_t port, const std::string& id) {
     return a.status == 200 ? a.body.at("state").get<std::string>() : std::to_string(a.status);
 }
 
+// Submits a job to replica `r` whose origin holds its answer; returns the job's id
+// once the origin has the request (the job is running).
+std::string submit_held(const replica& r, sink_server& origin) {
+    auto submitted = call(r.port, "POST", "/work/slow");
+    REQUIRE(submitted.status == 202);
+    const std::string id = submitted.body.at("id");
+    REQUIRE(origin.wait_for(1));
+    return id;
+}
+
 }  // namespace
 
 TEST_CASE("redis: a job submitted to A is polled and cancelled through B", "[e2e][jobs][redis]") {
@@ -107,10 +117,7 @@ TEST_CASE("redis: a job submitted to A is polled and cancelled through B", "[e2e
     auto a = start_edged("a", redis_port, origin.port());
     auto b = start_edged("b", redis_port, origin.port());
 
-    auto submitted = call(a.port, "POST", "/work/slow");
-    REQUIRE(submitted.status == 202);
-    const std::string id = submitted.body.at("id");
-    REQUIRE(origin.wait_for(1));
+    const std::string id = submit_held(a, origin);
     CHECK(eventually([&] { return state_of(b.port, id) == "running"; }, 5s));
 
     // B asks; A, which runs it, learns of it at its next heartbeat and aborts the subrequest.
@@ -149,10 +156,7 @@ TEST_CASE(
     origin.hold(60s);
     auto a = start_edged("killed", redis_port, origin.port());
     auto b = start_edged("survivor", redis_port, origin.port());
-    auto submitted = call(a.port, "POST", "/work/slow");
-    REQUIRE(submitted.status == 202);
-    const std::string id = submitted.body.at("id");
-    REQUIRE(origin.wait_for(1));
+    const std::string id = submit_held(a, origin);
     a.proc->signal(SIGKILL);
     a.proc->wait_exit(5s);
     CHECK(eventually([&] { return state_of(b.port, id) == "failed"; }, 10s));
@@ -200,10 +204,7 @@ TEST_CASE("redis: a job cut off by a shutdown is recorded cancelled with reason 
     origin.hold(60s);
     auto a = start_edged("stopping", redis_port, origin.port());
     auto b = start_edged("reader", redis_port, origin.port());
-    auto submitted = call(a.port, "POST", "/work/slow");
-    REQUIRE(submitted.status == 202);
-    const std::string id = submitted.body.at("id");
-    REQUIRE(origin.wait_for(1));
+    const std::string id = submit_held(a, origin);
     a.proc->signal(SIGTERM);  // grace 1s: the job is cut off
     CHECK(a.proc->wait_exit(10s) == 0);
     auto j = call(b.port, "GET", "/tasks/" + id).body;
