@@ -116,9 +116,35 @@ struct upstream_config {
     std::uint16_t port = 80;
     std::string base_path;  // "" or "/base" without trailing slash
     duration connect_timeout = 1s;
-    duration timeout = 5s;
-    std::size_t max_connections = 64;   // per I/O thread
-    std::size_t idle_connections = 16;  // kept open per I/O thread
+    duration timeout = 5s;        // a subrequest's whole exchange; a proxied one's until its head
+    duration read_timeout = 60s;  // a streamed (proxied) body: the longest wait between reads
+    std::size_t max_connections = 64;     // per address per I/O thread
+    std::size_t idle_connections = 16;    // kept open per address per I/O thread
+    duration resolve_interval = 30s;      // the name is looked up again this often (0: only on
+                                          // start and after a connect failure)
+    std::string balance = "round_robin";  // round_robin | least_outstanding
+
+    // Passive outlier detection: an address that fails `consecutive_failures` times in a row
+    // (connect failure, reset, timeout or a 5xx answer) is left out for `ejection_time`, longer
+    // each time it is ejected again (up to `max_ejection_time`); at most `max_ejected_percent`
+    // of the addresses are out at once.
+    struct outlier_config {
+        unsigned consecutive_failures = 5;  // 0: never eject
+        duration ejection_time = 30s;
+        duration max_ejection_time = 300s;
+        unsigned max_ejected_percent = 50;
+    } outlier;
+
+    // Active health checks (off unless `path` is set): GET `path` on every address every
+    // `interval`; `unhealthy_threshold` failures in a row take it out of rotation,
+    // `healthy_threshold` successes bring it back. A 2xx or 3xx answer within `timeout` passes.
+    struct health_check_config {
+        std::string path;  // "" = no active checks
+        duration interval = 5s;
+        duration timeout = 1s;
+        unsigned healthy_threshold = 2;
+        unsigned unhealthy_threshold = 2;
+    } health_check;
 };
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -139,7 +165,9 @@ struct redirect_handler {
 
 struct proxy_handler {
     std::string upstream;
-    std::size_t max_response_bytes = 8 * 1024 * 1024;
+    std::size_t max_response_bytes = 0;    // 0 = no limit; a longer body is cut (see README)
+    std::size_t buffer_bytes = 64 * 1024;  // one block of a streamed body, each way
+    unsigned retries = 0;  // idempotent requests only, before any response byte (see README)
 };
 
 // An async job route: 202 and a job id at once, the request forwarded to `upstream` in the

@@ -790,6 +790,47 @@ void validator::read_upstreams(const node* n, std::vector<upstream_config>& out)
         read_dur(s, "timeout", u.timeout, false);
         read_int(s, "max_connections", u.max_connections);
         read_int(s, "idle_connections", u.idle_connections);
+        read_dur(s, "read_timeout", u.read_timeout, false);
+        read_dur(s, "resolve_interval", u.resolve_interval, true);
+        if (const node* v = s.get("balance")) {
+            if (auto b = str(*v, s.key("balance"))) {
+                if (*b != "round_robin" && *b != "least_outstanding")
+                    error(v->line, s.key("balance"),
+                          "unknown balance " + quote(*b) +
+                              ": expected round_robin or least_outstanding");
+                else
+                    u.balance = *b;
+            }
+        }
+        section o(*this, s.get("outlier"), s.key("outlier"), "upstreams.*.outlier");
+        read_int(o, "consecutive_failures", u.outlier.consecutive_failures);
+        read_dur(o, "ejection_time", u.outlier.ejection_time, false);
+        read_dur(o, "max_ejection_time", u.outlier.max_ejection_time, false);
+        read_int(o, "max_ejected_percent", u.outlier.max_ejected_percent);
+        if (u.outlier.max_ejection_time < u.outlier.ejection_time)
+            error(o.line(), o.key("max_ejection_time"),
+                  "out of range: " + format_duration(u.outlier.max_ejection_time) +
+                      " is less than ejection_time (" + format_duration(u.outlier.ejection_time) +
+                      ")");
+        section h(*this, s.get("health_check"), s.key("health_check"), "upstreams.*.health_check");
+        if (s.get("health_check")) {
+            if (const node* v = h.require("path")) {
+                if (auto text = str(*v, h.key("path"))) {
+                    if (text->empty() || text->front() != '/' ||
+                        !server::is_safe_header_value(*text) ||
+                        text->find(' ') != std::string::npos)
+                        error(v->line, h.key("path"),
+                              "invalid path " + quote(*text) +
+                                  ": expected a path that starts with '/', without spaces");
+                    else
+                        u.health_check.path = *text;
+                }
+            }
+        }
+        read_dur(h, "interval", u.health_check.interval, false);
+        read_dur(h, "timeout", u.health_check.timeout, false);
+        read_int(h, "healthy_threshold", u.health_check.healthy_threshold);
+        read_int(h, "unhealthy_threshold", u.health_check.unhealthy_threshold);
         out.push_back(std::move(u));
     }
 }
@@ -1014,7 +1055,9 @@ void validator::read_handler(const section& route, handler_config& out) {
         proxy_handler h;
         section p(*this, &body, path);
         read_upstream_ref(p, h.upstream);
-        read_size(p, "max_response_bytes", h.max_response_bytes, 1, 1024ull * 1024 * 1024);
+        read_size(p, "max_response_bytes", h.max_response_bytes, 0, 1ull << 50);
+        read_size(p, "buffer_bytes", h.buffer_bytes, 1024, 16ull * 1024 * 1024);
+        read_int(p, "retries", h.retries);
         out = std::move(h);
     } else {
         job_handler h;

@@ -36,7 +36,9 @@ struct handler_visitor {
     ojson operator()(const proxy_handler& h) const {
         return {{"proxy",
                  {{"upstream", h.upstream},
-                  {"max_response_bytes", format_size(h.max_response_bytes)}}}};
+                  {"max_response_bytes", format_size(h.max_response_bytes)},
+                  {"buffer_bytes", format_size(h.buffer_bytes)},
+                  {"retries", h.retries}}}};
     }
     ojson operator()(const job_handler& h) const {
         return {{"job",
@@ -112,7 +114,22 @@ nlohmann::ordered_json to_ordered_json(const config& c) {
                              {"connect_timeout", format_duration(u.connect_timeout)},
                              {"timeout", format_duration(u.timeout)},
                              {"max_connections", u.max_connections},
-                             {"idle_connections", u.idle_connections}};
+                             {"idle_connections", u.idle_connections},
+                             {"read_timeout", format_duration(u.read_timeout)},
+                             {"resolve_interval", format_duration(u.resolve_interval)},
+                             {"balance", u.balance},
+                             {"outlier",
+                              {{"consecutive_failures", u.outlier.consecutive_failures},
+                               {"ejection_time", format_duration(u.outlier.ejection_time)},
+                               {"max_ejection_time", format_duration(u.outlier.max_ejection_time)},
+                               {"max_ejected_percent", u.outlier.max_ejected_percent}}}};
+        if (!u.health_check.path.empty())
+            upstreams[u.name]["health_check"] = {
+                {"path", u.health_check.path},
+                {"interval", format_duration(u.health_check.interval)},
+                {"timeout", format_duration(u.health_check.timeout)},
+                {"healthy_threshold", u.health_check.healthy_threshold},
+                {"unhealthy_threshold", u.health_check.unhealthy_threshold}};
     }
 
     ojson routes = ojson::array();

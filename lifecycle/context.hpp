@@ -53,6 +53,10 @@ public:
     // errc::subrequest_overflow result, counted). X-Request-Id and traceparent are added.
     boost::asio::awaitable<fetch_result> fetch(std::string_view upstream, request req,
                                                std::size_t max_body = 1024 * 1024);
+    // The same subrequest, its response body streamed (stream_result.body): counted the same
+    // way. The body source must not outlive the request's response.
+    boost::asio::awaitable<stream_result> open(std::string_view upstream, const request& req,
+                                               stream_options opts = {});
     // Runs `fn` on the worker pool and resumes the caller on its own I/O thread with what `fn`
     // returned, or rethrows what it threw. `fn` takes a std::stop_token (or nothing) and should
     // return soon after the token fires. The awaiting side resumes at once, throwing
@@ -120,6 +124,8 @@ private:
     // Filled by the lifecycle's begin() from what the request brings: handlers only read them.
     friend class request_lifecycle;
     void set_incoming_traceparent(std::string_view value);
+    // The transport for one more subrequest to `upstream`, or null with `why` set (counted).
+    fetcher* admit_subrequest(std::string_view upstream, std::error_code& why);
     // Runs `fn` on the pool (see offload); throws std::system_error or what `fn` threw. Takes
     // `fn` from the caller's variable (moves it): no temporary lives across the suspension.
     boost::asio::awaitable<void> offload_erased(std::function<void(std::stop_token)>& fn);

@@ -21,6 +21,8 @@ public:
                 return "unknown upstream";
             case errc::upstream_busy:
                 return "no upstream connection free within the timeout (max_connections reached)";
+            case errc::no_healthy_upstream:
+                return "no healthy upstream address (all ejected or failing their health check)";
             case errc::no_worker_pool:
                 return "no worker pool to offload to";
             case errc::offload_rejected:

@@ -12,6 +12,7 @@ enum class errc {
     lifecycle_closed,         // the request's lifecycle has already closed
     unknown_upstream,
     upstream_busy,          // no upstream connection came free within the upstream's timeout
+    no_healthy_upstream,    // every address of the upstream is ejected or failed its check
     no_worker_pool,         // ctx.offload without a worker pool (an embedding without one)
     offload_rejected,       // the worker pool's queue is full
     offload_cancelled,      // the awaiting side was cancelled (budget, timeout, shutdown)

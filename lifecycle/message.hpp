@@ -2,11 +2,16 @@
 // The HTTP messages a handler sees and returns. These are the vocabulary of the handler API;
 // they say nothing about sockets or connections.
 
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -15,6 +20,27 @@ namespace edged::lifecycle {
 using request = boost::beast::http::request<boost::beast::http::string_body>;
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// A response body that arrives over time (a proxied download, an event stream). The server
+// pulls one block, writes it to the client, and only then asks for the next: a slow client slows
+// the source (back-pressure) and memory stays one block per connection. The response's flush —
+// the moment background tasks may start — is the end of the streamed body.
+class body_source {
+public:
+    virtual ~body_source() = default;
+    // The body's length when the source knows it (an origin's Content-Length); else the server
+    // sends it chunked (HTTP/1.1) or ends it by closing the connection (HTTP/1.0).
+    virtual std::optional<std::uint64_t> length() const = 0;
+    // The next block, valid until the next call; an empty block without an error is the end.
+    // An error ends the body early: the client's connection is closed, so it sees the body cut.
+    virtual boost::asio::awaitable<std::pair<std::error_code, std::string_view>> next() = 0;
+    // True when the body has ended: the next call returns the end without waiting (a source
+    // that cannot tell says false; its end then comes as an empty block).
+    virtual bool at_end() const { return false; }
+    // Stops at once (the client went away, the shutdown grace ran out): a next() in progress
+    // ends with an error and whatever the source holds (an upstream connection) is closed.
+    virtual void cancel() noexcept = 0;
+};
 
 // A response as a handler produces it. The server adds Date, Server, Content-Length,
 // Connection and X-Request-Id itself; handlers must not set those.
@@ -29,6 +55,9 @@ struct response {
     std::string body;
     std::string_view body_ref;  // used instead of `body` when `body` is empty
     bool close = false;         // ask the server to close the connection after this response
+    // The body, streamed: used instead of `body` and `body_ref` when set. Not seen by response
+    // hooks (after-actions), which run before the first block is pulled.
+    std::shared_ptr<body_source> stream;
 
     std::string_view payload() const { return body.empty() ? body_ref : std::string_view(body); }
 };

@@ -28,12 +28,10 @@ std::chrono::nanoseconds context::wall_left() const {
     if (!lifecycle_) return {};
     return lifecycle_->get_budget().wall_left(lifecycle_->runtime_.clock().now());
 }
-net::awaitable<fetch_result> context::fetch(std::string_view upstream, request req,
-                                            std::size_t max_body) {
+fetcher* context::admit_subrequest(std::string_view upstream, std::error_code& why) {
     if (!lifecycle_) {
-        fetch_result closed;
-        closed.ec = errc::lifecycle_closed;
-        co_return closed;
+        why = errc::lifecycle_closed;
+        return nullptr;
     }
     auto& rt = lifecycle_->runtime_;
     fetcher* f = lifecycle_->fetcher_ ? lifecycle_->fetcher_ : rt.get_fetcher();
@@ -46,20 +44,39 @@ net::awaitable<fetch_result> context::fetch(std::string_view upstream, request r
             .str("upstream", upstream)
             .str("reason", make_error_code(errc::subrequest_overflow).message())
             .warn();
-        fetch_result overflow;
-        overflow.ec = errc::subrequest_overflow;
-        co_return overflow;
+        why = errc::subrequest_overflow;
+        return nullptr;
     }
     if (!f) {
-        fetch_result none;
-        none.ec = errc::unknown_upstream;
-        co_return none;
+        why = errc::unknown_upstream;
+        return nullptr;
     }
     ++subrequests_;
     last_upstream_.assign(upstream);
-    const auto started = rt.clock().now();
-    auto result = co_await f->fetch(upstream, std::move(req), max_body);
-    upstream_time_ += rt.clock().now() - started;
+    return f;
+}
+
+net::awaitable<fetch_result> context::fetch(std::string_view upstream, request req,
+                                            std::size_t max_body) {
+    fetch_result result;
+    fetcher* f = admit_subrequest(upstream, result.ec);
+    if (!f) co_return result;
+    auto& clock = lifecycle_->runtime_.clock();
+    const auto started = clock.now();
+    result = co_await f->fetch(upstream, std::move(req), max_body);
+    upstream_time_ += clock.now() - started;
+    co_return result;
+}
+
+net::awaitable<stream_result> context::open(std::string_view upstream, const request& req,
+                                            stream_options opts) {
+    stream_result result;
+    fetcher* f = admit_subrequest(upstream, result.ec);
+    if (!f) co_return result;
+    auto& clock = lifecycle_->runtime_.clock();
+    const auto started = clock.now();
+    result = co_await f->open(upstream, req, opts);
+    upstream_time_ += clock.now() - started;  // to the head: the body is the client's pace
     co_return result;
 }
 

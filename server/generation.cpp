@@ -10,6 +10,7 @@ generation::generation(config::config c, std::uint64_t n, jobs::job_service* job
       number(n),
       routes(cfg, jobs, stats),
       trusted(cfg.server.trusted_proxies),
+      addresses(cfg),
       access_fields(0) {
     const auto& names = config::access_log_field_names();
     for (const auto& f : cfg.log.access_fields) {
@@ -21,7 +22,7 @@ generation::generation(config::config c, std::uint64_t n, jobs::job_service* job
 thread_generation::thread_generation(net::io_context& ioc, std::shared_ptr<const generation> g,
                                      upstream_registry* stats, std::size_t thread)
     : shared(std::move(g)),
-      upstreams(ioc, shared->cfg, stats, thread),
+      upstreams(ioc, shared->addresses, stats, thread),
       defaults(lifecycle::lifecycle_limits::of(shared->cfg)) {}
 
 }  // namespace edged::server

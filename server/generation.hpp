@@ -56,6 +56,7 @@ struct generation {
     const std::uint64_t number;  // 1 at start, +1 for each reload that took effect
     router routes;
     trusted_proxies trusted;      // server.trusted_proxies
+    address_directory addresses;  // every upstream's addresses and their health
     std::uint32_t access_fields;  // log.access_fields as a mask (access_field bits)
 };
 

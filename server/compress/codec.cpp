@@ -81,6 +81,68 @@ std::string brotli(std::string_view data, int quality, const std::stop_token& st
 
 }  // namespace
 
+struct stream_encoder::state {
+    bool gzip = false;
+    z_stream zs{};
+    BrotliEncoderState* br = nullptr;
+    ~state() {
+        if (gzip) deflateEnd(&zs);
+        if (br) BrotliEncoderDestroyInstance(br);
+    }
+};
+
+stream_encoder::stream_encoder(std::string_view coding, int level) : s_(std::make_unique<state>()) {
+    if (coding == "gzip") {
+        if (deflateInit2(&s_->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            throw std::runtime_error("gzip: deflateInit2 failed");
+        s_->gzip = true;
+    } else if (coding == "br") {
+        s_->br = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
+        if (!s_->br) throw std::runtime_error("br: BrotliEncoderCreateInstance failed");
+        BrotliEncoderSetParameter(s_->br, BROTLI_PARAM_QUALITY, static_cast<std::uint32_t>(level));
+    } else {
+        throw std::invalid_argument("unknown content coding " + std::string(coding));
+    }
+}
+
+stream_encoder::~stream_encoder() = default;
+
+std::string stream_encoder::feed(std::string_view data, bool last) {
+    std::string out;
+    if (s_->gzip) {
+        z_stream& zs = s_->zs;
+        zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+        zs.avail_in = static_cast<uInt>(data.size());
+        char chunk[16 * 1024];
+        for (;;) {
+            zs.next_out = reinterpret_cast<Bytef*>(chunk);
+            zs.avail_out = sizeof chunk;
+            const int rc = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
+            if (rc == Z_STREAM_ERROR) throw std::runtime_error("gzip: deflate failed");
+            out.append(chunk, sizeof chunk - zs.avail_out);
+            // Done when the flush fit with room to spare (or, for the last, the stream ended).
+            if (last ? rc == Z_STREAM_END : zs.avail_out != 0) break;
+        }
+        return out;
+    }
+    const auto* next_in = reinterpret_cast<const std::uint8_t*>(data.data());
+    std::size_t avail_in = data.size();
+    const auto op = last ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_FLUSH;
+    for (;;) {
+        std::size_t avail_out = 0;
+        if (!BrotliEncoderCompressStream(s_->br, op, &avail_in, &next_in, &avail_out, nullptr,
+                                         nullptr))
+            throw std::runtime_error("br: BrotliEncoderCompressStream failed");
+        std::size_t size = 0;
+        const std::uint8_t* made = BrotliEncoderTakeOutput(s_->br, &size);
+        out.append(reinterpret_cast<const char*>(made), size);
+        if (last ? BrotliEncoderIsFinished(s_->br) != 0
+                 : avail_in == 0 && BrotliEncoderHasMoreOutput(s_->br) == 0)
+            break;
+    }
+    return out;
+}
+
 std::string encode(std::string_view coding, std::string_view data, int level,
                    std::stop_token stop) {
     if (coding == "gzip") return gzip(data, level, stop);

@@ -1,6 +1,7 @@
 #pragma once
 // The content codings edged produces, by the reference libraries: gzip (zlib) and br (Brotli).
 
+#include <memory>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -19,5 +20,20 @@ struct encode_stopped : std::runtime_error {
 // (out of memory).
 std::string encode(std::string_view coding, std::string_view data, int level,
                    std::stop_token stop = {});
+
+// One body compressed as it streams: each feed() compresses its block and flushes the coder
+// (zlib's Z_SYNC_FLUSH, Brotli's BROTLI_OPERATION_FLUSH), so everything fed so far can be decoded
+// by the client at once (an event stream's events arrive one by one); the `last` feed ends the
+// stream. Not thread-safe: one feed at a time (the pool runs them one after another).
+class stream_encoder {
+public:
+    stream_encoder(std::string_view coding, int level);
+    ~stream_encoder();
+    std::string feed(std::string_view data, bool last);
+
+private:
+    struct state;
+    std::unique_ptr<state> s_;
+};
 
 }  // namespace edged::server

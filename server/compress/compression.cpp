@@ -47,7 +47,13 @@ bool compression::type_listed(std::string_view content_type) const {
 
 bool compression::eligible(const lifecycle::request& req, const lifecycle::response& res) const {
     if (req.method() == http::verb::head || lifecycle::bodyless_status(res.status)) return false;
-    if (res.payload().size() < cfg_.min_bytes) return false;
+    if (res.stream) {
+        // A streamed body qualifies unless its announced length is under min_bytes.
+        const auto length = res.stream->length();
+        if (length && *length < cfg_.min_bytes) return false;
+    } else if (res.payload().size() < cfg_.min_bytes) {
+        return false;
+    }
     if (find_header(res, "content-encoding")) return false;
     const auto type = find_header(res, "content-type");
     return type && type_listed(*type);

@@ -12,29 +12,40 @@ proxy_handler::proxy_handler(const config::proxy_handler& cfg) : cfg_(cfg) {}
 
 net::awaitable<lifecycle::response> proxy_handler::handle_async(const lifecycle::request& in,
                                                                 lifecycle::context& ctx) {
-    lifecycle::request out = forwarded_request(in, ctx);
-    auto result = co_await ctx.fetch(cfg_.upstream, std::move(out), cfg_.max_response_bytes);
+    const lifecycle::request out = forwarded_request(in, ctx);
+    lifecycle::stream_options opts;
+    if (cfg_.max_response_bytes > 0) opts.max_body = cfg_.max_response_bytes;
+    opts.block = cfg_.buffer_bytes;
+    opts.retries = cfg_.retries;
+    auto result = co_await ctx.open(cfg_.upstream, out, opts);
     if (result.ec) {
-        unsigned status = result.timed_out                                    ? 504
-                          : result.ec == lifecycle::errc::subrequest_overflow ? 503
-                                                                              : 502;
+        unsigned status = 502;
+        if (result.timed_out)
+            status = 504;
+        else if (result.unavailable || result.ec == lifecycle::errc::subrequest_overflow)
+            status = 503;
         lifecycle::log::event("proxy failed")
             .str("upstream", cfg_.upstream)
             .str("error", result.ec.message())
             .unum("status", status)
             .warn();
-        co_return lifecycle::text_response(status, status == 504   ? "upstream timed out\n"
-                                                   : status == 503 ? "too many subrequests\n"
-                                                                   : "bad gateway\n");
+        std::string_view text = "bad gateway\n";
+        if (status == 504)
+            text = "upstream timed out\n";
+        else if (result.unavailable)
+            text = "no healthy upstream\n";
+        else if (status == 503)
+            text = "too many subrequests\n";
+        co_return lifecycle::text_response(status, text);
     }
     lifecycle::response res;
-    res.status = result.response.result_int();
-    for (const auto& f : result.response) {
+    res.status = result.head.result_int();
+    for (const auto& f : result.head) {
         auto name = f.name_string();
         if (is_hop_by_hop(name) || server_owned_field(name)) continue;
         res.headers.emplace_back(std::string(name), std::string(f.value()));
     }
-    res.body = std::move(result.response.body());
+    res.stream = std::move(result.body);  // the body follows as it arrives
     co_return res;
 }
 

@@ -1,8 +1,11 @@
 #pragma once
 // Built-in `proxy` handler: forwards the request (method, path, query, headers minus hop-by-hop,
-// body) to an upstream through ctx.fetch, adding X-Forwarded-For, X-Forwarded-Proto and (via the
-// upstream client) X-Request-Id and traceparent. Connect failure or an unusable answer -> 502,
-// upstream timeout -> 504, a response body over max_response_bytes -> 502.
+// body) to an upstream through ctx.open, adding X-Forwarded-For, X-Forwarded-Proto and (via the
+// upstream client) X-Request-Id and traceparent, and answers with the origin's head at once and
+// its body streamed as it arrives (upstream_body: one block of buffer_bytes at a time, each read
+// under the upstream's read_timeout). Connect failure or an unusable answer -> 502, upstream
+// timeout (to the head) -> 504, no healthy address -> 503, a Content-Length over
+// max_response_bytes -> 502 (a longer body without one is cut).
 
 #include <string>
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <optional>
 
 #include <boost/beast/http/status.hpp>
 
@@ -50,12 +51,20 @@ std::size_t append_response(std::string& out, const lifecycle::response& res,
     out += "Server: edged\r\nDate: "sv;
     out += meta.date;
     out += "\r\n"sv;
-    if (!bodyless || res.status == 304) {
+    const bool streamed = res.stream && !bodyless;
+    std::optional<std::uint64_t> length;
+    if (!streamed)
+        length = bodyless ? 0 : body.size();
+    else
+        length = res.stream->length();
+    if (length && (!bodyless || res.status == 304)) {
         char num[24];
-        auto [end, ec] = std::to_chars(num, num + sizeof num, bodyless ? 0 : body.size());
+        auto [end, ec] = std::to_chars(num, num + sizeof num, *length);
         out += "Content-Length: "sv;
         out.append(num, end);
         out += "\r\n"sv;
+    } else if (streamed && !length && meta.chunked) {
+        out += "Transfer-Encoding: chunked\r\n"sv;
     }
     if (meta.close) {
         out += "Connection: close\r\n"sv;
@@ -76,7 +85,7 @@ std::size_t append_response(std::string& out, const lifecycle::response& res,
         out += "\r\n"sv;
     }
     out += "\r\n"sv;
-    if (meta.head || bodyless) return 0;
+    if (meta.head || bodyless || streamed) return 0;
     out += body;
     return body.size();
 }

@@ -20,9 +20,14 @@ struct response_meta {
     bool keep_alive_10 = false;   // HTTP/1.0 client that asked for keep-alive
     std::string_view request_id;  // echoed as X-Request-Id when not empty
     std::string_view date;        // the Date header's value
+    // A streamed body (res.stream) of unknown length goes chunked; without it (an HTTP/1.0
+    // client) the body ends when the connection closes.
+    bool chunked = false;
 };
 
-// Appends the whole response; returns the number of body bytes appended.
+// Appends the whole response; returns the number of body bytes appended. For a streamed body
+// (res.stream) only the head is appended: Content-Length when the source knows its length,
+// else Transfer-Encoding: chunked when meta.chunked.
 std::size_t append_response(std::string& out, const lifecycle::response& res,
                             const response_meta& meta);
 

@@ -1,5 +1,8 @@
 #include "server/http/session.hpp"
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstring>
 #include <tuple>
 
@@ -82,6 +85,7 @@ session::session(session_host& host, tcp::socket socket, tcp::endpoint remote)
 }
 
 session::~session() {
+    stream_.reset();  // holds an upstream connection of the generation its exchange pins
     // Exchanges never flushed end their lifecycles first (tasks they registered go to the
     // background, holding the gate themselves), then the session lets go of the gate.
     exchanges_.clear();
@@ -141,6 +145,7 @@ bool session::request_waiting() {
 
 void session::close_now() {
     close_socket();
+    if (stream_) stream_->cancel();  // a streamed body stops pulling from its upstream
     // A handler still running for this connection (a proxy waiting on its upstream, work on
     // the pool) is cancelled: nobody will read its answer.
     // (The one awaiting respond_async sits at exchanges_[batch_], not yet counted in the batch.)
@@ -326,10 +331,21 @@ void session::append(const lifecycle::response& res) {
     meta.keep_alive_10 = !close && req.version() == 10;
     meta.request_id = ex.request_id;
     meta.date = host_.date.now();
+    const bool streamed = res.stream && !meta.head && !lifecycle::bodyless_status(res.status);
+    if (streamed) {
+        // Without a length, an HTTP/1.1 body goes chunked and an HTTP/1.0 one ends at the close.
+        meta.chunked = req.version() >= 11;
+        if (!res.stream->length() && !meta.chunked) {
+            meta.close = true;
+            meta.keep_alive_10 = false;
+        }
+        stream_ = res.stream;
+        stream_chunked_ = meta.chunked && !res.stream->length();
+    }
     ex.bytes = append_response(out_, res, meta);
     ex.status = res.status;
+    if (meta.close) close_after_write_ = true;
 
-    if (close) close_after_write_ = true;
     parser_.reset();
     header_done_ = false;
 }
@@ -366,6 +382,11 @@ net::awaitable<bool> session::flush() {
 }
 
 net::awaitable<bool> session::write_rest() {
+    const error_code ec = co_await write_out();
+    co_return complete_flush(ec);
+}
+
+net::awaitable<error_code> session::write_out() {
     // The socket buffer is full: wait for the client to read, under the write timeout.
     set_phase(phase::writing, host_.cfg.timeouts.write);
     error_code ec;
@@ -379,15 +400,98 @@ net::awaitable<bool> session::write_rest() {
         }
         sent += n;
     }
-    co_return complete_flush(ec);
+    co_return ec;
 }
 
-bool session::complete_flush(error_code ec) {
-    out_.clear();
-    host_.dispatch.flushed(std::span<exchange>(exchanges_.data(), batch_), ec, remote_address(),
+bool session::complete_flush(error_code ec, std::size_t count) {
+    if (count == batch_) out_.clear();
+    host_.dispatch.flushed(std::span<exchange>(exchanges_.data(), count), ec, remote_address(),
                            handed_);
-    batch_ = 0;
+    std::rotate(exchanges_.begin(), exchanges_.begin() + static_cast<std::ptrdiff_t>(count),
+                exchanges_.begin() + static_cast<std::ptrdiff_t>(batch_));
+    batch_ -= count;
     return !ec;
+}
+
+void session::watch_for_close() {
+    // Readable while we only write: either the client closed (EOF, a reset: nothing to read) or
+    // it sent its next request early (bytes waiting: it is still there, and the watch ends).
+    watch_ = std::make_shared<net::cancellation_signal>();
+    auto slot = watch_->slot();
+    socket_.async_wait(
+        tcp::socket::wait_read,
+        net::bind_cancellation_slot(
+            slot, [self = shared_from_this(), signal = watch_,
+                   source = std::weak_ptr<lifecycle::body_source>(stream_)](error_code ec) {
+                if (ec) return;
+                error_code aec;
+                const std::size_t waiting = self->socket_.available(aec);
+                if (!aec && waiting > 0) return;
+                self->client_gone_ = true;
+                if (auto s = source.lock()) s->cancel();
+            }));
+}
+
+net::awaitable<error_code> session::write_block(std::string_view block) {
+    set_phase(phase::writing, host_.cfg.timeouts.write);
+    handed_ = clock::now();
+    if (!stream_chunked_) {
+        auto [ec, n] = co_await net::async_write(socket_, net::buffer(block), token);
+        co_return ec;
+    }
+    // chunk = chunk-size CRLF chunk-data CRLF; the last chunk is "0" CRLF CRLF (RFC 9112 §7.1).
+    char size[24];
+    auto [end, tc] = std::to_chars(size, size + sizeof size - 2, block.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    const std::string_view crlf = "\r\n";
+    std::array<net::const_buffer, 3> parts;
+    parts[0] = net::buffer(size, static_cast<std::size_t>(end - size));
+    parts[1] = net::buffer(block);
+    parts[2] = net::buffer(crlf);
+    auto [ec, n] = co_await net::async_write(socket_, parts, token);
+    co_return ec;
+}
+
+net::awaitable<bool> session::stream_body() {
+    // The head goes out first, with the responses before it in this batch: those are flushed
+    // now, the streamed one when its body has left.
+    error_code ec;
+    if (auto done = write_now())
+        ec = *done;
+    else
+        ec = co_await write_out();
+    out_.clear();
+    complete_flush(ec, batch_ - 1);
+    std::uint64_t sent = 0;
+    if (!ec) {
+        client_gone_ = false;
+        watch_for_close();
+        for (;;) {
+            set_phase(phase::streaming, {});  // the source's own timeout governs the wait
+            auto [sec, block] = co_await stream_->next();
+            if (client_gone_) sec = std::make_error_code(std::errc::connection_reset);
+            if (sec) {
+                ec = sec;
+                break;
+            }
+            if (block.empty()) {
+                if (stream_chunked_) ec = co_await write_block({});
+                break;
+            }
+            ec = co_await write_block(block);
+            if (ec) break;
+            sent += block.size();
+        }
+        watch_->emit(net::cancellation_type::all);
+        watch_.reset();
+    }
+    // Dropped here, before the flush lets go of the exchange's lifecycle (and its generation,
+    // whose pools the source's connection belongs to): a body not read to its end closes it.
+    stream_.reset();
+    exchanges_[0].bytes = sent;
+    if (ec) close_after_write_ = true;  // a body cut short: the client must see the close
+    co_return complete_flush(ec, 1);
 }
 
 net::awaitable<void> session::linger() {
@@ -457,6 +561,10 @@ net::awaitable<void> session::run() {
         }
         if (st == parse_status::complete) {
             if (dispatch()) co_await respond_async();
+            if (stream_) {
+                if (!co_await stream_body() || close_after_write_) break;
+                continue;
+            }
             // Pipelined requests already here join the batch, up to pipeline_depth.
             if (!close_after_write_ && batch_ < max_batch) continue;
         }

@@ -37,7 +37,7 @@ class session : public std::enable_shared_from_this<session>,
                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
 public:
     using clock = std::chrono::steady_clock;
-    enum class phase { idle, header, body, handling, writing, lingering, closed };
+    enum class phase { idle, header, body, handling, streaming, writing, lingering, closed };
 
     session(session_host& host, tcp::socket socket, tcp::endpoint remote);
     ~session();
@@ -76,8 +76,20 @@ private:
     // buffer) needs no suspension. The error when it finished (or failed), nullopt when bytes
     // are left for write_rest() to await (they stay at the front of out_).
     std::optional<error_code> write_now();
-    // The batch is written (or failed with ec): the dispatcher learns it.
-    bool complete_flush(error_code ec);
+    // Awaits the rest of out_ under the write timeout (what write_now() could not send).
+    net::awaitable<error_code> write_out();
+    // The first `count` exchanges of the batch are written (or failed with ec): the dispatcher
+    // learns it; the rest of the batch moves up.
+    bool complete_flush(error_code ec, std::size_t count);
+    bool complete_flush(error_code ec) { return complete_flush(ec, batch_); }
+    // The current response's body is a stream (stream_): writes the head (and the responses
+    // before it in the batch), then the body block by block, each block written before the next
+    // is pulled. Its flush is the end of the body. False: the connection is done.
+    net::awaitable<bool> stream_body();
+    // Writes one block of a streamed body (chunked when stream_chunked_); "" ends a chunked body.
+    net::awaitable<error_code> write_block(std::string_view block);
+    // While a stream waits on its source, a client that closes its end stops the source.
+    void watch_for_close();
     net::awaitable<void> linger();
     // async_read_some into in_, started only after the thread's queued work (read_pacing.hpp).
     template <class Token>
@@ -108,6 +120,11 @@ private:
     unsigned error_status_ = 0;  // set by try_parse when it fails
     std::string out_;            // serialised responses waiting for the next write
     bool close_after_write_ = false;
+    // The current response's streamed body, from its append() to the end of stream_body().
+    std::shared_ptr<lifecycle::body_source> stream_;
+    bool stream_chunked_ = false;
+    bool client_gone_ = false;                         // seen by watch_for_close() during a stream
+    std::shared_ptr<net::cancellation_signal> watch_;  // ends the watch (held by its handler)
 
     // One per response in `out_`, in order; [0, batch_) are in use, the rest kept for reuse.
     std::vector<exchange> exchanges_;

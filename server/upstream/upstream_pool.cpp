@@ -1,28 +1,77 @@
 #include "server/upstream/upstream_pool.hpp"
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "lifecycle/context.hpp"
+#include "lifecycle/errors.hpp"
 #include "lifecycle/request_id.hpp"
 #include "server/upstream/hop_by_hop.hpp"
 #include "server/upstream/traceparent.hpp"
 
 namespace edged::server {
+
+using clock = std::chrono::steady_clock;
+
+// One keep-alive connection to one address. Shared between the call that uses it and the
+// deadline timer's handler, so a late timer handler never touches a freed connection.
+struct upstream_conn {
+    upstream_conn(net::io_context& ioc, std::shared_ptr<upstream_pool::address_pool> home)
+        : socket(ioc), timer(ioc), home(std::move(home)) {}
+    tcp::socket socket;
+    net::steady_timer timer;    // the deadline of the exchange (or the body read) in progress
+    std::uint64_t armed = 0;    // bumped by arm() and disarm(): a stale expiry does nothing
+    bool timed_out = false;     // the deadline fired during the operation
+    beast::flat_buffer buffer;  // read buffer, kept (with its capacity) between requests
+    std::shared_ptr<upstream_pool::address_pool> home;
+};
+
+// One address's connections on this thread.
+struct upstream_pool::address_pool {
+    explicit address_pool(std::shared_ptr<address_table::entry> a) : addr(std::move(a)) {}
+    struct waiter {
+        net::steady_timer timer;
+        bool woken = false;
+    };
+    std::shared_ptr<address_table::entry> addr;
+    std::deque<conn_ptr> idle;
+    std::size_t open = 0;         // in use + idle
+    std::size_t outstanding = 0;  // exchanges under way (least_outstanding)
+    std::list<waiter*> waiters;   // FIFO of calls waiting for a connection
+    bool retired = false;         // gone from the table's list: connections close as they end
+};
+
 namespace {
 
 using namespace boost::asio::experimental::awaitable_operators;
 constexpr auto token = net::as_tuple(net::use_awaitable);
+constexpr std::uint32_t response_header_limit = 64 * 1024;
 
 // Runs `op` against a deadline; on expiry the operation is cancelled (terminal) and the result
 // is net::error::timed_out. Built from a timer and parallel_group (no cancel_after in 1.81).
-template <class T>
-net::awaitable<std::pair<error_code, T>> with_deadline(net::awaitable<std::pair<error_code, T>> op,
-                                                       std::chrono::steady_clock::time_point at) {
+net::awaitable<error_code> with_deadline(net::awaitable<error_code> op, clock::time_point at) {
     net::steady_timer timer(co_await net::this_coro::executor, at);
     // as_tuple: the timer losing the race is the common case and must not throw.
     auto result = co_await (std::move(op) || timer.async_wait(token));
-    if (result.index() == 1) co_return std::pair<error_code, T>{net::error::timed_out, T{}};
-    co_return std::get<0>(std::move(result));
+    if (result.index() == 1) co_return net::error::timed_out;
+    co_return std::get<0>(result);
+}
+
+// The connection's timer cancels its socket at `at`.
+void arm(const std::shared_ptr<upstream_conn>& conn, clock::time_point at) {
+    upstream_conn& c = *conn;
+    c.timed_out = false;
+    c.timer.expires_at(at);
+    c.timer.async_wait([conn, armed = ++c.armed](error_code ec) {
+        if (ec || conn->armed != armed) return;
+        conn->timed_out = true;
+        error_code ignored;
+        conn->socket.cancel(ignored);
+    });
+}
+void disarm(upstream_conn& c) {
+    ++c.armed;  // a deadline handler still queued must not cancel this socket's next use
+    c.timer.cancel();
 }
 
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
@@ -38,46 +87,73 @@ bool announces_empty_body(http::verb method) {
            method == http::verb::unknown;
 }
 
+// RFC 9110 §9.2.2: a request that may be sent twice with the effect of once.
+bool idempotent(http::verb m) {
+    return m == http::verb::get || m == http::verb::head || m == http::verb::options ||
+           m == http::verb::trace || m == http::verb::put || m == http::verb::delete_;
+}
+
+// Looks the upstream's name up and hands the result to the table.
+net::awaitable<void> look_up(std::shared_ptr<address_table> table) {
+    tcp::resolver resolver(co_await net::this_coro::executor);
+    const auto& cfg = table->cfg();
+    auto [ec, results] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), token);
+    std::vector<tcp::endpoint> found;
+    if (!ec)
+        for (const auto& r : results) found.push_back(r.endpoint());
+    if (!ec && found.empty()) ec = net::error::host_not_found;
+    table->looked_up(ec, std::move(found), clock::now());
+}
+
+subrequest_outcome outcome_of(error_code ec) {
+    if (!ec) return subrequest_outcome::ok;
+    if (ec == net::error::timed_out) return subrequest_outcome::timeout;
+    if (ec == net::error::operation_aborted) return subrequest_outcome::cancelled;
+    if (ec == http::error::body_limit) return subrequest_outcome::too_large;
+    if (ec == lifecycle::errc::no_healthy_upstream) return subrequest_outcome::unavailable;
+    return subrequest_outcome::error;
+}
+
 }  // namespace
 
-upstream_pool::upstream_pool(net::io_context& ioc, const config::upstream_config& cfg,
+upstream_pool::upstream_pool(net::io_context& ioc, std::shared_ptr<address_table> table,
                              upstream_stats& stats)
-    : ioc_(ioc),
-      cfg_(cfg),
-      host_header_(cfg.port == 80 ? cfg.host : cfg.host + ":" + std::to_string(cfg.port)),
-      stats_(stats) {}
+    : ioc_(ioc), table_(std::move(table)), stats_(stats) {
+    const auto& c = table_->cfg();
+    host_header_ = c.port == 80 ? c.host : c.host + ":" + std::to_string(c.port);
+}
 
 upstream_pool::~upstream_pool() {
+    // Idle connections point back at their address's pool: close them and break the cycle.
+    for (auto& ap : pools_) {
+        for (auto& c : ap->idle) {
+            error_code ignored;
+            c->socket.close(ignored);
+        }
+        ap->idle.clear();
+    }
     stats_.idle.add(-published_idle_);
     stats_.active.add(-published_active_);
 }
 
+std::size_t upstream_pool::idle() const {
+    std::size_t n = 0;
+    for (const auto& ap : pools_) n += ap->idle.size();
+    return n;
+}
+
 void upstream_pool::publish() {
-    const auto idle = static_cast<std::int64_t>(idle_.size());
-    const auto active = static_cast<std::int64_t>(open_) - idle;
-    stats_.idle.add(idle - published_idle_);
+    const auto idle_now = static_cast<std::int64_t>(idle());
+    const auto active = static_cast<std::int64_t>(open_) - idle_now;
+    stats_.idle.add(idle_now - published_idle_);
     stats_.active.add(active - published_active_);
-    published_idle_ = idle;
+    published_idle_ = idle_now;
     published_active_ = active;
 }
 
-upstream_result upstream_pool::counted(upstream_result r) {
+void upstream_pool::count(subrequest_outcome o) {
     publish();
-    subrequest_outcome o = subrequest_outcome::ok;
-    if (r.pool_timeout)
-        o = subrequest_outcome::busy;
-    else if (r.ec == net::error::timed_out)
-        o = subrequest_outcome::timeout;
-    else if (r.ec == net::error::operation_aborted)
-        o = subrequest_outcome::cancelled;
-    else if (r.connect_failed)
-        o = subrequest_outcome::connect_error;
-    else if (r.ec == http::error::body_limit)
-        o = subrequest_outcome::too_large;
-    else if (r.ec)
-        o = subrequest_outcome::error;
     stats_.count(o);
-    return r;
 }
 
 std::string_view to_string(subrequest_outcome o) {
@@ -98,44 +174,170 @@ std::string_view to_string(subrequest_outcome o) {
             return "cancelled";
         case subrequest_outcome::error:
             return "error";
+        case subrequest_outcome::unavailable:
+            return "unavailable";
     }
     return "error";
 }
 
-net::awaitable<error_code> upstream_pool::connect(tcp::socket& socket) {
-    if (endpoints_.empty()) {
-        tcp::resolver resolver(ioc_);
-        auto [ec, results] =
-            co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port), token);
-        if (ec) co_return ec;
-        for (const auto& r : results) endpoints_.push_back(r.endpoint());
-        if (endpoints_.empty()) co_return net::error::host_not_found;
+net::awaitable<error_code> upstream_pool::refresh_addresses() {
+    if (table_->claim_lookup(clock::now())) {
+        // The first request waits for the lookup; later ones go on with the addresses they have
+        // while it runs.
+        if (pools_.empty())
+            co_await look_up(table_);
+        else
+            net::co_spawn(ioc_, look_up(table_), net::detached);
     }
-    auto [ec, ep] = co_await net::async_connect(socket, endpoints_, token);
-    if (ec) endpoints_.clear();  // resolve again next time
-    if (!ec) socket.set_option(tcp::no_delay(true));
+    if (table_->version() != seen_version_) adopt(*table_->addresses());
+    if (pools_.empty()) {
+        // Another thread's lookup is under way, or the last one failed: look it up here.
+        co_await look_up(table_);
+        if (table_->version() != seen_version_) adopt(*table_->addresses());
+        if (pools_.empty()) co_return net::error::host_not_found;
+    }
+    co_return error_code{};
+}
+
+void upstream_pool::adopt(const address_table::list& list) {
+    seen_version_ = table_->version();
+    std::vector<std::shared_ptr<address_pool>> fresh;
+    fresh.reserve(list.size());
+    for (const auto& e : list) {
+        auto it = std::find_if(pools_.begin(), pools_.end(),
+                               [&](const auto& ap) { return ap->addr == e; });
+        fresh.push_back(it != pools_.end() ? std::move(*it) : std::make_shared<address_pool>(e));
+    }
+    for (auto& ap : pools_) {
+        if (!ap) continue;  // moved into fresh
+        // Gone from the name: its idle connections close now, the busy ones when they end.
+        ap->retired = true;
+        for (auto& c : ap->idle) {
+            error_code ignored;
+            c->socket.close(ignored);
+            --ap->open;
+            --open_;
+        }
+        ap->idle.clear();
+        while (!ap->waiters.empty()) wake_one(*ap);
+    }
+    pools_ = std::move(fresh);
+    publish();
+}
+
+upstream_pool::address_pool* upstream_pool::pick(const address_pool* avoid) {
+    const auto now = clock::now();
+    const std::size_t n = pools_.size();
+    address_pool* chosen = nullptr;
+    address_pool* fallback = nullptr;  // `avoid`, when it is the only usable one
+    std::size_t at = 0;
+    const bool least = cfg().balance == "least_outstanding";
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t k = (next_ + i) % n;
+        address_pool* ap = pools_[k].get();
+        if (!address_table::usable(*ap->addr, now)) continue;
+        if (ap == avoid && n > 1) {
+            fallback = ap;
+            continue;
+        }
+        if (!chosen || (least && ap->outstanding < chosen->outstanding)) {
+            chosen = ap;
+            at = k;
+            if (!least) break;
+        }
+    }
+    if (!chosen) return fallback;
+    next_ = at + 1;
+    return chosen;
+}
+
+net::awaitable<error_code> upstream_pool::connect(tcp::socket& socket, const tcp::endpoint& to) {
+    auto [ec] = co_await socket.async_connect(to, token);
+    if (!ec) socket.set_option(tcp::no_delay(true), ec);
     co_return ec;
 }
 
-void upstream_pool::give_back(conn_ptr conn) {
-    idle_.push_back(std::move(conn));
-    while (idle_.size() > cfg_.idle_connections) {
-        discard(*idle_.front());
-        idle_.pop_front();
+net::awaitable<upstream_pool::conn_ptr> upstream_pool::acquire(
+    address_pool& ap, clock::time_point start, clock::time_point deadline, error_code& ec,
+    exchange_failure& why, bool& reused) {
+    std::shared_ptr<address_pool> home;
+    for (auto& p : pools_)
+        if (p.get() == &ap) home = p;
+    for (;;) {
+        if (!ap.idle.empty()) {
+            conn_ptr conn = std::move(ap.idle.back());  // the most recently used: warmest
+            ap.idle.pop_back();
+            publish();
+            reused = true;
+            co_return conn;
+        }
+        if (ap.open < cfg().max_connections) {
+            ++ap.open;
+            ++open_;
+            publish();
+            auto fresh = std::make_shared<upstream_conn>(ioc_, home);
+            fresh->buffer.reserve(16 * 1024);  // Beast reads what the capacity allows
+            const auto connect_deadline = std::min(deadline, start + cfg().connect_timeout);
+            ec =
+                co_await with_deadline(connect(fresh->socket, ap.addr->endpoint), connect_deadline);
+            if (ec) {
+                --ap.open;
+                --open_;
+                wake_one(ap);
+                publish();
+                why.connect_failed = true;
+                co_return nullptr;
+            }
+            reused = false;
+            co_return fresh;
+        }
+        // Wait for a connection to be freed: each waiter has its own timer, set to its deadline,
+        // and sits in a FIFO; wake_one() cancels the first waiter's timer. (One shared timer
+        // would make each cancel scan every waiter: quadratic under backlog.)
+        address_pool::waiter w{net::steady_timer(ioc_, deadline)};
+        auto it = ap.waiters.insert(ap.waiters.end(), &w);
+        auto [wec] = co_await w.timer.async_wait(token);
+        if (!w.woken) ap.waiters.erase(it);
+        if (!w.woken) {
+            // Expired (or the caller was cancelled): no connection came free in time.
+            ec =
+                wec ? error_code(net::error::operation_aborted) : error_code(net::error::timed_out);
+            why.connect_failed = true;
+            why.pool_timeout = !wec;
+            co_return nullptr;
+        }
     }
-    wake_one();
 }
 
-void upstream_pool::discard(upstream_conn& conn) {
-    error_code ignored;
-    conn.socket.close(ignored);
-    --open_;
+void upstream_pool::release(conn_ptr conn, bool reusable) {
+    address_pool& ap = *conn->home;
+    --ap.outstanding;
+    if (reusable && !ap.retired && conn->buffer.size() == 0 && cfg().idle_connections > 0) {
+        ap.idle.push_back(std::move(conn));
+        while (ap.idle.size() > cfg().idle_connections) {
+            error_code ignored;
+            ap.idle.front()->socket.close(ignored);
+            ap.idle.pop_front();
+            --ap.open;
+            --open_;
+        }
+    } else {
+        // Errors, timeouts, cancellation, a body left unread, or a response that ends the
+        // connection: close it (never back to the pool half-used).
+        disarm(*conn);
+        error_code ignored;
+        conn->socket.close(ignored);
+        --ap.open;
+        --open_;
+    }
+    wake_one(ap);
+    publish();
 }
 
-void upstream_pool::wake_one() {
-    if (waiters_.empty()) return;
-    waiter* w = waiters_.front();
-    waiters_.pop_front();
+void upstream_pool::wake_one(address_pool& ap) {
+    if (ap.waiters.empty()) return;
+    auto* w = ap.waiters.front();
+    ap.waiters.pop_front();
     w->woken = true;
     w->timer.cancel();
 }
@@ -144,7 +346,7 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, const
                               std::string& out) const {
     out += req.method_string();
     out += ' ';
-    out += cfg_.base_path;
+    out += cfg().base_path;
     out += req.target();
     out += " HTTP/1.1\r\nHost: ";
     out += host_header_;
@@ -180,101 +382,232 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, const
     out += body;
 }
 
-net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_body> req,
-                                                    std::size_t max_body, send_options opts) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto request_deadline = start + opts.timeout.value_or(cfg_.timeout);
-    upstream_result result;
+net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::string_body>& req,
+                                                    send_options opts) {
+    const auto start = clock::now();
+    const auto deadline = start + opts.timeout.value_or(cfg().timeout);
+    upstream_stream out;
 
     // The request goes out as one buffer written here, not through Beast's serializer.
     std::string wire;
     wire.reserve(256 + req.body().size());
     serialise(req, opts, wire);
 
-    // A connection: an idle one, a new one, or wait for one to be freed.
-    conn_ptr conn;
-    while (!conn) {
-        if (!idle_.empty()) {
-            conn = std::move(idle_.front());
-            idle_.pop_front();
-            publish();
-        } else if (open_ < cfg_.max_connections) {
-            ++open_;
-            publish();
-            auto fresh = std::make_shared<upstream_conn>(ioc_);
-            auto connect_deadline = std::min(request_deadline, start + cfg_.connect_timeout);
-            auto [ec, ok] = co_await with_deadline<bool>(
-                [&]() -> net::awaitable<std::pair<error_code, bool>> {
-                    co_return std::pair<error_code, bool>{co_await connect(fresh->socket), true};
-                }(),
-                connect_deadline);
-            if (ec) {
-                --open_;
-                wake_one();
-                result.ec = ec;
-                result.connect_failed = true;
-                co_return counted(std::move(result));
-            }
-            conn = std::move(fresh);
-        } else {
-            // Wait for a connection to be freed: each waiter has its own timer, set to its
-            // deadline, and sits in a FIFO; wake_one() cancels the first waiter's timer. (One
-            // shared timer would make each cancel scan every waiter: quadratic under backlog.)
-            waiter w{net::steady_timer(ioc_, request_deadline)};
-            auto it = waiters_.insert(waiters_.end(), &w);
-            auto [ec] = co_await w.timer.async_wait(token);
-            if (!w.woken) waiters_.erase(it);
-            if (!w.woken) {
-                // Expired (or the caller was cancelled): no connection came free in time.
-                result.ec = ec ? error_code(net::error::operation_aborted)
-                               : error_code(net::error::timed_out);
-                result.connect_failed = true;
-                result.pool_timeout = !ec;
-                co_return counted(std::move(result));
-            }
+    const bool may_repeat = idempotent(req.method());
+    unsigned retries_left = may_repeat ? opts.retries : 0;
+    bool stale_retry = may_repeat;  // once: a pooled connection the origin closed meanwhile
+    const address_pool* avoid = nullptr;
+    for (;;) {
+        if (auto ec = co_await refresh_addresses()) {
+            out.ec = ec;
+            out.connect_failed = true;
+            count(subrequest_outcome::connect_error);
+            co_return out;
         }
-    }
+        address_pool* ap = pick(avoid);
+        if (!ap) {
+            out.ec = lifecycle::errc::no_healthy_upstream;
+            out.connect_failed = true;
+            out.no_healthy = true;
+            count(subrequest_outcome::unavailable);
+            co_return out;
+        }
+        std::shared_ptr<address_pool> home;  // keeps it alive across a change of the list
+        for (auto& p : pools_)
+            if (p.get() == ap) home = p;
+        ++ap->outstanding;
+        error_code ec;
+        exchange_failure why;
+        bool reused = false;
+        conn_ptr conn = co_await acquire(*ap, start, deadline, ec, why, reused);
+        if (!conn) {
+            --ap->outstanding;
+            const bool cancelled = ec == net::error::operation_aborted;
+            if (!why.pool_timeout && !cancelled) {
+                table_->failed(*ap->addr, clock::now());
+                table_->lookup_soon();  // the name may point elsewhere now
+                if (retries_left > 0 && ec != net::error::timed_out && clock::now() < deadline) {
+                    --retries_left;
+                    avoid = ap;
+                    continue;
+                }
+            }
+            out.ec = why.pool_timeout ? error_code(lifecycle::errc::upstream_busy) : ec;
+            static_cast<exchange_failure&>(out) = why;
+            if (why.pool_timeout)
+                count(subrequest_outcome::busy);
+            else if (cancelled)
+                count(subrequest_outcome::cancelled);
+            else if (ec == net::error::timed_out)
+                count(subrequest_outcome::timeout);
+            else
+                count(subrequest_outcome::connect_error);
+            co_return out;
+        }
 
-    // Write the request and read the response under the request deadline: the connection's
-    // timer cancels its socket when the deadline passes. A cancellation of the calling coroutine
-    // (terminal) reaches the socket operation directly and aborts it.
-    upstream_conn& c = *conn;
-    c.timed_out = false;
-    c.timer.expires_at(request_deadline);
-    c.timer.async_wait([conn, armed = ++c.armed](error_code ec) {
-        if (ec || conn->armed != armed) return;
-        conn->timed_out = true;
-        error_code ignored;
-        conn->socket.cancel(ignored);
-    });
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(max_body);
-    error_code ec;
-    if (auto [wec, wn] = co_await net::async_write(c.socket, net::buffer(wire), token); wec) {
-        ec = wec;
-    } else if (c.timed_out) {
-        ec = net::error::timed_out;  // expired between the write and the read
-    } else {
-        auto [rec, rn] = co_await http::async_read(c.socket, c.buffer, parser, token);
-        ec = rec;
-    }
-    ++c.armed;  // a deadline handler still queued must not cancel this socket's next use
-    c.timer.cancel();
-    if (ec && c.timed_out) ec = net::error::timed_out;
-    result.ec = ec;
-    if (!ec) {
-        result.response = parser.release();
-        if (result.response.keep_alive() && c.buffer.size() == 0) {
-            give_back(std::move(conn));
-            co_return counted(std::move(result));
+        std::shared_ptr<upstream_body> body(new upstream_body(*this, conn, opts.block));
+        auto& p = body->parser_;
+        p.header_limit(response_header_limit);
+        p.skip(req.method() == http::verb::head);  // its answer's head is all there is
+        if (opts.max_body)
+            p.body_limit(*opts.max_body);
+        else
+            p.body_limit(boost::none);
+        arm(conn, deadline);
+        if (auto [wec, wn] = co_await net::async_write(conn->socket, net::buffer(wire), token);
+            wec) {
+            ec = wec;
+        } else if (conn->timed_out) {
+            ec = net::error::timed_out;  // expired between the write and the read
+        } else {
+            auto [rec, rn] = co_await http::async_read_header(conn->socket, conn->buffer, p, token);
+            ec = rec;
         }
+        disarm(*conn);
+        if (ec && conn->timed_out) ec = net::error::timed_out;
+        if (ec) {
+            const bool nothing_back = !p.got_some();
+            body->conn_ = nullptr;
+            release(std::move(conn), false);
+            body.reset();
+            const auto o = outcome_of(ec);
+            if (o == subrequest_outcome::error || o == subrequest_outcome::timeout) {
+                if (nothing_back && reused && stale_retry && o == subrequest_outcome::error) {
+                    // The origin closed this idle connection as we reused it: not its failure.
+                    stale_retry = false;
+                    continue;
+                }
+                table_->failed(*ap->addr, clock::now());
+                if (nothing_back && o == subrequest_outcome::error && retries_left > 0 &&
+                    clock::now() < deadline) {
+                    --retries_left;
+                    avoid = ap;
+                    continue;
+                }
+            }
+            out.ec = ec;
+            count(o);
+            co_return out;
+        }
+
+        // The head is here: the status tells the address's health.
+        if (p.get().result_int() >= 500)
+            table_->failed(*ap->addr, clock::now());
+        else
+            table_->succeeded(*ap->addr);
+        if (auto len = p.content_length()) body->length_ = *len;
+        if (p.is_done()) {
+            // Bodiless (HEAD, 1xx, 204, 304, Content-Length: 0): the connection is free now.
+            body->done_ = true;
+            body->finish(p.keep_alive());
+        }
+        out.body = std::move(body);
+        co_return out;
     }
-    // Errors, timeouts, cancellation, or a response that ends the connection: close it (never
-    // back to the pool half-used).
-    c.buffer.clear();
-    discard(c);
-    wake_one();
-    co_return counted(std::move(result));
+}
+
+net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_body> req,
+                                                    std::size_t max_body, send_options opts) {
+    // The timeout covers the whole exchange here, body included.
+    const auto deadline = clock::now() + opts.timeout.value_or(cfg().timeout);
+    opts.max_body = max_body;
+    auto st = co_await open(req, opts);
+    upstream_result result;
+    static_cast<exchange_failure&>(result) = st;
+    result.ec = st.ec;
+    if (st.ec) co_return result;
+    st.body->until_ = deadline;
+    result.response.base() = st.body->head();
+    auto& text = result.response.body();
+    for (;;) {
+        auto [ec, block] = co_await st.body->next();
+        if (ec) {
+            result.ec = ec;
+            break;
+        }
+        if (block.empty()) break;
+        text.append(block);
+    }
+    co_return result;
+}
+
+upstream_body::upstream_body(upstream_pool& pool, std::shared_ptr<upstream_conn> conn,
+                             std::size_t block)
+    : pool_(pool), conn_(std::move(conn)), block_(block, '\0') {}
+
+upstream_body::~upstream_body() {
+    // Dropped before its end (the client went away, an error): the connection closes.
+    if (conn_) {
+        pool_.release(std::move(conn_), false);
+        pool_.count(subrequest_outcome::cancelled);
+    }
+}
+
+void upstream_body::cancel() noexcept {
+    // Closing the socket ends a read in progress (operation_aborted); the connection itself is
+    // released by next() or the destructor, never under a pending read.
+    if (conn_) {
+        error_code ignored;
+        conn_->socket.close(ignored);
+    }
+}
+
+void upstream_body::finish(bool reusable) {
+    pool_.release(std::move(conn_), reusable);
+    conn_ = nullptr;
+    pool_.count(subrequest_outcome::ok);
+}
+
+net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next() {
+    // (Named results, not braced temporaries in co_return: GCC 12 mishandles those.)
+    std::pair<std::error_code, std::string_view> out;
+    if (done_) co_return out;
+    if (!conn_) {
+        out.first = std::make_error_code(std::errc::operation_canceled);
+        co_return out;
+    }
+    const auto read_timeout = pool_.cfg().read_timeout;
+    std::size_t got = 0;
+    for (;;) {
+        auto& b = parser_.get().body();
+        b.data = block_.data() + got;
+        b.size = block_.size() - got;
+        b.more = true;
+        auto conn = conn_;  // the deadline's handler holds it too
+        auto at = clock::now() + read_timeout;
+        if (until_) at = std::min(at, *until_);
+        arm(conn, at);
+        auto [ec, n] = co_await http::async_read_some(conn->socket, conn->buffer, parser_, token);
+        disarm(*conn);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec && conn->timed_out) ec = net::error::timed_out;
+        if (!ec && !conn->socket.is_open()) ec = net::error::operation_aborted;  // cancel()
+        const std::size_t now_got = block_.size() - got - parser_.get().body().size;
+        if (ec) {
+            conn_ = nullptr;
+            pool_.release(std::move(conn), false);
+            pool_.count(outcome_of(ec));
+            out.first = ec;
+            co_return out;
+        }
+        received_ += now_got;
+        got += now_got;
+        if (parser_.is_done()) {
+            done_ = true;
+            finish(parser_.keep_alive());
+        }
+        // While more is already here, fill the block: fewer, larger writes (and pool items
+        // when compressing); a trickle (an event stream) still goes out as it comes.
+        if (!done_ && got > 0 && got < block_.size()) {
+            error_code aec;
+            if (conn->socket.available(aec) > 0 && !aec) continue;
+        }
+        if (got > 0) {
+            out.second = std::string_view(block_.data(), got);
+            co_return out;
+        }
+        if (done_) co_return out;
+    }
 }
 
 }  // namespace edged::server

@@ -1,14 +1,18 @@
 #pragma once
-// The upstream client: named upstreams from config, a keep-alive connection pool per upstream per
-// I/O thread (connections never cross threads), connect and request timeouts, and propagation
-// of X-Request-Id and W3C traceparent from the calling request.
+// The upstream client of one I/O thread for one upstream: the addresses its name resolves to
+// (address_table, shared by every thread), a keep-alive connection pool per address (connections
+// never cross threads), load spread over the healthy addresses, connect and request timeouts,
+// retries, and propagation of X-Request-Id and W3C traceparent from the calling request.
 //
 // Invariants:
-// - A connection goes back to the idle pool only after a complete response that allows
-//   keep-alive. Any error, timeout or cancellation closes it: a half-used connection is never
-//   reused.
-// - At most `max_connections` connections (in use + idle) per upstream per thread; a request that
+// - A connection goes back to its address's idle pool only after a complete response whose
+//   framing is known to be intact and that allows keep-alive. Any error, timeout or cancellation
+//   closes it, and so does a streamed body left unread: a half-used connection is never reused.
+// - At most `max_connections` connections (in use + idle) per address per thread; a request that
 //   finds none free waits for one, within its own timeout.
+// - A request is sent again only when nothing of a response has arrived: after a connect
+//   failure or a reset (`retries`, idempotent methods), or once when a pooled connection turns
+//   out to have been closed by the origin meanwhile (idempotent methods).
 // - Cancellation (terminal) of the calling coroutine aborts the connect, write or read at once.
 
 #include <chrono>
@@ -23,78 +27,138 @@
 #include "config/config.hpp"
 #include "lifecycle/fetch.hpp"
 #include "server/net.hpp"
+#include "server/upstream/address_table.hpp"
 #include "server/upstream/upstream_stats.hpp"
 
 namespace edged::server {
 
-struct upstream_result {
-    error_code ec;  // connect/transport errors, net::error::timed_out, operation_aborted
-    http::response<http::string_body> response;
+class upstream_pool;
+class upstream_body;
+
+// Why an exchange failed before a response head arrived (ec says how).
+struct exchange_failure {
     bool connect_failed = false;  // the failure happened before the request was sent
     bool pool_timeout = false;    // timed out waiting for a free connection (max_connections)
+    bool no_healthy = false;      // every address is ejected or failed its health check
 };
 
-// One pooled connection to an upstream. Shared between the call that uses it and the deadline
-// timer's handler, so a late timer handler never touches a freed connection.
-struct upstream_conn {
-    explicit upstream_conn(net::io_context& ioc) : socket(ioc), timer(ioc) {}
-    tcp::socket socket;
-    net::steady_timer timer;    // the deadline of the exchange in progress
-    std::uint64_t armed = 0;    // bumped by arm() and disarm(): a stale expiry does nothing
-    bool timed_out = false;     // the deadline fired during the exchange
-    beast::flat_buffer buffer;  // read buffer, kept (with its capacity) between requests
+struct upstream_result : exchange_failure {
+    error_code ec;  // connect/transport errors, net::error::timed_out, operation_aborted
+    http::response<http::string_body> response;
 };
 
-// What a caller outside a request (an async job) gives instead of the current request.
+// A response head with its body still to come, block by block (upstream_body).
+struct upstream_stream : exchange_failure {
+    error_code ec;
+    std::shared_ptr<upstream_body> body;  // set when ec is clear; holds the head too
+};
+
+// What a caller gives besides the request.
 struct send_options {
-    std::optional<std::chrono::steady_clock::duration> timeout;  // instead of the upstream's
+    // Instead of the upstream's `timeout` (for a stream: until the head has arrived).
+    std::optional<std::chrono::steady_clock::duration> timeout;
     std::string_view request_id;  // with trace_id: sent instead of the current request's
     std::string_view trace_id;
+    unsigned retries = 0;                   // idempotent methods only
+    std::optional<std::uint64_t> max_body;  // a longer body fails (too_large); none: no limit
+    std::size_t block = 64 * 1024;          // a streamed body is read this much at a time
 };
+
+// One pooled connection to one address.
+struct upstream_conn;
 
 class upstream_pool {
 public:
-    // `stats`: this thread's figures of the upstream (shared with the pools a reload replaced).
-    upstream_pool(net::io_context& ioc, const config::upstream_config& cfg, upstream_stats& stats);
+    // `table`: the upstream's addresses (shared by the threads); `stats`: this thread's figures
+    // of the upstream (shared with the pools a reload replaced).
+    upstream_pool(net::io_context& ioc, std::shared_ptr<address_table> table,
+                  upstream_stats& stats);
     ~upstream_pool();
 
-    const config::upstream_config& cfg() const { return cfg_; }
-    // Sends `req` (target relative to the upstream's base path) and reads the response (body up
-    // to `max_body` bytes). Sets Host, and X-Request-Id / traceparent from the current request;
-    // `req`'s own hop-by-hop fields, Host, Content-Length, X-Request-Id and traceparent are
-    // never sent (callers may copy an incoming request's fields as they are).
+    const config::upstream_config& cfg() const { return table_->cfg(); }
+    const address_table& table() const { return *table_; }
+
+    // Sends `req` (target relative to the upstream's base path) and reads the whole response.
+    // Sets Host, and X-Request-Id / traceparent from the current request; `req`'s own hop-by-hop
+    // fields, Host, Content-Length, X-Request-Id and traceparent are never sent (callers may
+    // copy an incoming request's fields as they are).
     net::awaitable<upstream_result> send(http::request<http::string_body> req, std::size_t max_body,
                                          send_options opts = {});
+    // The same, up to the response head; the body is read as the caller pulls it, each read
+    // under the upstream's read_timeout.
+    net::awaitable<upstream_stream> open(const http::request<http::string_body>& req,
+                                         send_options opts = {});
 
-    std::size_t idle() const { return idle_.size(); }
+    std::size_t idle() const;
+    std::size_t open_connections() const { return open_; }
     upstream_stats& stats() { return stats_; }
-    std::size_t open() const { return open_; }
 
 private:
+    friend class upstream_body;
+    friend struct upstream_conn;
+    struct address_pool;
     using conn_ptr = std::shared_ptr<upstream_conn>;
-    net::awaitable<error_code> connect(tcp::socket& socket);
-    void give_back(conn_ptr conn);
-    void discard(upstream_conn& conn);  // closes a connection that is not going back to the pool
+
+    // The address list as the table has it now (looked up first when there is none).
+    net::awaitable<error_code> refresh_addresses();
+    void adopt(const address_table::list& list);
+    // The address the next request goes to (balance), or null when none is usable; `avoid` is
+    // passed over when another address is usable.
+    address_pool* pick(const address_pool* avoid);
+    // A connection to `ap`: an idle one, a new one, or one freed within `deadline`.
+    net::awaitable<conn_ptr> acquire(address_pool& ap, std::chrono::steady_clock::time_point start,
+                                     std::chrono::steady_clock::time_point deadline, error_code& ec,
+                                     exchange_failure& why, bool& reused);
+    net::awaitable<error_code> connect(tcp::socket& socket, const tcp::endpoint& to);
+    // An exchange ended on `conn`: back to its idle pool (`reusable`), or closed.
+    void release(conn_ptr conn, bool reusable);
+    void wake_one(address_pool& ap);
+    void publish();  // moves the connection gauges by what changed since last time
+    void count(subrequest_outcome o);
     // Writes the request line and headers for `req` (as sent: Host, X-Request-Id and traceparent
     // set here, hop-by-hop headers dropped, Content-Length computed) followed by the body.
     void serialise(const http::request<http::string_body>& req, const send_options& opts,
                    std::string& out) const;
 
     net::io_context& ioc_;
-    config::upstream_config cfg_;
-    std::vector<tcp::endpoint> endpoints_;  // resolved once, again after a connect failure
-    std::string host_header_;               // "host" or "host:port"
-    std::deque<conn_ptr> idle_;
-    std::size_t open_ = 0;  // in use + idle
-    struct waiter {
-        net::steady_timer timer;
-        bool woken = false;
-    };
-    void wake_one();  // a connection was returned or closed: the first waiter may go on
-    void publish();   // moves the connection gauges by what changed since last time
-    upstream_result counted(upstream_result r);  // counts how the subrequest ended
-    std::list<waiter*> waiters_;                 // FIFO of calls waiting for a connection
+    std::shared_ptr<address_table> table_;
+    std::string host_header_;                           // "host" or "host:port"
+    std::vector<std::shared_ptr<address_pool>> pools_;  // the table's list, in its order
+    std::uint64_t seen_version_ = ~std::uint64_t{0};
+    std::size_t next_ = 0;  // round robin position
+    std::size_t open_ = 0;  // in use + idle, every address
     upstream_stats& stats_;
     std::int64_t published_idle_ = 0, published_active_ = 0;
 };
+
+// A streamed response body from an upstream: the head, and the body read block by block as the
+// caller pulls it. Holds its connection until the body ends (then it goes back to the pool) or
+// the source is dropped or cancelled first (then it is closed, and the origin sees the close).
+class upstream_body final : public lifecycle::body_source {
+public:
+    ~upstream_body() override;
+    const http::response_header<>& head() const { return parser_.get().base(); }
+    std::optional<std::uint64_t> length() const override { return length_; }
+    net::awaitable<std::pair<std::error_code, std::string_view>> next() override;
+    void cancel() noexcept override;
+    bool at_end() const override { return done_; }
+
+private:
+    friend class upstream_pool;
+    upstream_body(upstream_pool& pool, std::shared_ptr<upstream_conn> conn, std::size_t block);
+    void finish(bool reusable);
+
+    upstream_pool& pool_;
+    std::shared_ptr<upstream_conn> conn_;  // null once given back or closed
+    http::response_parser<http::buffer_body> parser_;
+    std::string block_;
+    std::optional<std::uint64_t> length_;
+    std::uint64_t received_ = 0;
+    // A whole-exchange deadline (send()): no read goes past it, whatever read_timeout says.
+    std::optional<std::chrono::steady_clock::time_point> until_;
+    bool done_ = false;
+};
+
+std::string_view to_string(subrequest_outcome o);
+
 }  // namespace edged::server

@@ -4,16 +4,16 @@
 
 namespace edged::server {
 
-upstream_set::upstream_set(net::io_context& ioc, const config::config& cfg,
+upstream_set::upstream_set(net::io_context& ioc, const address_directory& addresses,
                            upstream_registry* stats, std::size_t thread) {
     if (!stats) {
         own_stats_ = std::make_unique<upstream_registry>(1);
         stats = own_stats_.get();
         thread = 0;
     }
-    for (const auto& u : cfg.upstreams) {
-        auto& figures = stats->get(u.name).at(thread);
-        pools_.push_back(std::make_unique<upstream_pool>(ioc, u, figures));
+    for (const auto& table : addresses.tables) {
+        auto& figures = stats->get(table->cfg().name).at(thread);
+        pools_.push_back(std::make_unique<upstream_pool>(ioc, table, figures));
     }
 }
 
@@ -32,10 +32,34 @@ net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view ups
     }
     auto r = co_await pool->send(std::move(req), max_body);
     out.ec = r.ec;
-    out.timed_out = r.ec == net::error::timed_out;
-    if (r.pool_timeout) out.ec = lifecycle::errc::upstream_busy;  // say why, not just "timed out"
+    out.timed_out = r.ec == net::error::timed_out || r.pool_timeout;
     out.connect_failed = r.connect_failed;
     out.response = std::move(r.response);
+    co_return out;
+}
+
+net::awaitable<lifecycle::stream_result> upstream_set::open(std::string_view upstream,
+                                                            const lifecycle::request& req,
+                                                            lifecycle::stream_options opts) {
+    lifecycle::stream_result out;
+    upstream_pool* pool = find(upstream);
+    if (!pool) {
+        out.ec = lifecycle::errc::unknown_upstream;
+        co_return out;
+    }
+    send_options o;
+    o.retries = opts.retries;
+    o.max_body = opts.max_body;
+    o.block = opts.block;
+    auto r = co_await pool->open(req, o);
+    out.ec = r.ec;
+    out.timed_out = r.ec == net::error::timed_out || r.pool_timeout;
+    out.connect_failed = r.connect_failed;
+    out.unavailable = r.no_healthy;
+    if (r.body) {
+        out.head = r.body->head();
+        out.body = std::move(r.body);
+    }
     co_return out;
 }
 

@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "lifecycle/fetch.hpp"
 #include "server/net.hpp"
+#include "server/upstream/address_table.hpp"
 #include "server/upstream/upstream_pool.hpp"
 
 namespace edged::server {
@@ -17,12 +18,15 @@ class upstream_set final : public lifecycle::fetcher {
 public:
     // `stats`: the process's upstream figures, where thread `thread` counts (null: figures of
     // its own, for tests).
-    upstream_set(net::io_context& ioc, const config::config& cfg,
+    upstream_set(net::io_context& ioc, const address_directory& addresses,
                  upstream_registry* stats = nullptr, std::size_t thread = 0);
     upstream_pool* find(std::string_view name);
     // lifecycle::fetcher: ctx.fetch() lands here.
     net::awaitable<lifecycle::fetch_result> fetch(std::string_view upstream, lifecycle::request req,
                                                   std::size_t max_body) override;
+    net::awaitable<lifecycle::stream_result> open(std::string_view upstream,
+                                                  const lifecycle::request& req,
+                                                  lifecycle::stream_options opts) override;
     void count_rejected(std::string_view upstream) noexcept override;
 
 private:

@@ -21,8 +21,9 @@ enum class subrequest_outcome : std::uint8_t {
     too_large,      // the response was over the caller's size limit
     cancelled,      // the caller was cancelled (a budget, a handler timeout, shutdown)
     error,          // anything else: a reset, a response that is not HTTP
+    unavailable,    // no address was usable: all ejected or failing their health check
 };
-inline constexpr std::size_t subrequest_outcome_count = 8;
+inline constexpr std::size_t subrequest_outcome_count = 9;
 std::string_view to_string(subrequest_outcome o);
 
 struct alignas(64) upstream_stats {

@@ -362,12 +362,16 @@ routes:
     auto j = nlohmann::json::parse(summary);
     CHECK(j.at("offload_running") == 1);
     CHECK(j.at("offload_queued") == 2);
-    // Past the grace every request is closed and its offloaded work cancelled: the running item
-    // stops at its next block, the queued ones never run.
+    // The body is compressed block by block as it streams. Past the grace every request is
+    // closed and the block each had on the pool is cancelled: the running one stops at its next
+    // 64 KiB, the queued ones never run.
     CHECK(j.at("offload_cancelled") == 3);
-    CHECK(j.at("offload_completed") == 0);
     CHECK(j.at("connections_closed_at_grace") == 3);
-    for (auto& c : clients) CHECK(c->closed_by_peer());
+    for (auto& c : clients) {
+        // Whatever of the body had left before, the connection ends in a close, the body cut.
+        auto bytes = c->read_all();
+        CHECK(bytes.find("\r\n0\r\n\r\n") == std::string::npos);
+    }
 }
 
 TEST_CASE("the access log's duration lies inside what the client saw, first requests included",

@@ -265,13 +265,15 @@ routes:
     CHECK(plain.encoding.empty());
     CHECK(plain.body == doc);
     CHECK(plain.vary == "Accept-Encoding");
-    // The two compressed answers were made on the pool, not on the I/O thread.
-    CHECK(big.get().stats().at("worker_pool").at("completed") == 2);
+    // The two compressed answers were made on the pool (block by block), not on the I/O
+    // thread: at least the last block of each is an item.
+    const auto completed = big.get().stats().at("worker_pool").at("completed").get<int>();
+    CHECK(completed >= 2);
 
     origin.answer_with(304);
     origin.answer_body("");
     auto not_modified = fetch(big.port(), "GET", "/api/doc", "gzip");
     CHECK(not_modified.status == 304);
     CHECK(not_modified.encoding.empty());
-    CHECK(big.get().stats().at("worker_pool").at("completed") == 2);
+    CHECK(big.get().stats().at("worker_pool").at("completed") == completed);
 }
