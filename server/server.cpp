@@ -354,7 +354,8 @@ net::awaitable<void> server::shut_down() {
 figures server::snapshot() const {
     figures f;
     f.ready = state_.ready.load();
-    f.generation = current()->number;
+    const auto gen = current();
+    f.generation = gen->number;
     f.connections_active = state_.open_connections.load();
     for (const auto& t : io_threads_) {
         const io_figures& io = t->figures();
@@ -373,6 +374,21 @@ figures server::snapshot() const {
         upstream_figures u;
         u.name = m.name();
         for (std::size_t i = 0; i < m.threads(); ++i) u.add(m.at(i));
+        if (auto table = gen->addresses.find(u.name)) {
+            const auto now = address_table::clock::now();
+            for (const auto& e : *table->addresses()) {
+                upstream_figures::address a;
+                a.text = e->text;
+                if (!e->checked_healthy.load(std::memory_order_relaxed))
+                    a.state = "unhealthy";
+                else
+                    a.state = address_table::usable(*e, now) ? "healthy" : "ejected";
+                a.ejections = e->ejections.load(std::memory_order_relaxed);
+                a.failures = e->failures.load(std::memory_order_relaxed);
+                u.addresses.push_back(std::move(a));
+            }
+            u.lookup_error = table->lookup_error();
+        }
         f.upstreams.push_back(std::move(u));
     });
     if (pool_) f.pool = pool_->get_stats();

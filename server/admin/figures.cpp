@@ -172,6 +172,20 @@ std::string to_prometheus(const figures& f) {
         sample(conns, {{"state", "active"}, {"upstream", u.name}}, static_cast<double>(u.active));
         sample(conns, {{"state", "idle"}, {"upstream", u.name}}, static_cast<double>(u.idle));
     }
+    auto& healthy = family(out, "edged_upstream_address_healthy",
+                           "1 when the upstream address gets requests, 0 when ejected or failing "
+                           "its health check",
+                           MetricType::Gauge);
+    auto& ejections = family(out, "edged_upstream_address_ejections_total",
+                             "Passive ejections of the upstream address", MetricType::Counter);
+    for (const auto& u : f.upstreams) {
+        for (const auto& a : u.addresses) {
+            sample(healthy, {{"address", a.text}, {"upstream", u.name}},
+                   a.state == "healthy" ? 1.0 : 0.0);
+            sample(ejections, {{"address", a.text}, {"upstream", u.name}},
+                   static_cast<double>(a.ejections));
+        }
+    }
 
     if (f.pool) {
         const auto& p = *f.pool;
@@ -266,6 +280,14 @@ nlohmann::json to_json(const figures& f) {
             out[std::string(to_string(static_cast<subrequest_outcome>(i)))] = u.by_outcome[i];
         out["connections_active"] = u.active;
         out["connections_idle"] = u.idle;
+        auto& list = out["addresses"];
+        list = nlohmann::json::array();
+        for (const auto& a : u.addresses)
+            list.push_back({{"address", a.text},
+                            {"state", a.state},
+                            {"ejections", a.ejections},
+                            {"failures", a.failures}});
+        if (!u.lookup_error.empty()) out["lookup_error"] = u.lookup_error;
     }
     if (f.jobs) {
         const auto& jf = *f.jobs;

@@ -36,6 +36,15 @@ struct upstream_figures {
     std::string name;
     std::array<std::uint64_t, subrequest_outcome_count> by_outcome{};
     std::int64_t idle = 0, active = 0;
+    // The addresses its name resolves to now (the current config's), with their health.
+    struct address {
+        std::string text;
+        std::string state;  // healthy | ejected | unhealthy (the active check failed it)
+        std::uint64_t ejections = 0;
+        std::uint32_t failures = 0;  // consecutive, towards the next ejection
+    };
+    std::vector<address> addresses;
+    std::string lookup_error;  // why the last lookup failed, "" when it did not
 
     void add(const upstream_stats& s);
 };

@@ -205,7 +205,7 @@ void upstream_pool::adopt(const address_table::list& list) {
     fresh.reserve(list.size());
     for (const auto& e : list) {
         auto it = std::find_if(pools_.begin(), pools_.end(),
-                               [&](const auto& ap) { return ap->addr == e; });
+                               [&](const auto& ap) { return ap && ap->addr == e; });
         fresh.push_back(it != pools_.end() ? std::move(*it) : std::make_shared<address_pool>(e));
     }
     for (auto& ap : pools_) {

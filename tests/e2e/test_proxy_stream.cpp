@@ -1,0 +1,368 @@
+// The streaming proxy on the binary: bodies streamed with bounded memory and back-pressure,
+// event streams one event at a time, disconnects reaching the origin, bodiless answers, uploads,
+// and an upstream name with two addresses (load spread, ejection, return, DNS changes).
+
+#include <sys/socket.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "e2e.hpp"
+#include "stream_origin.hpp"
+
+using namespace edged::test;
+
+namespace {
+
+// A value from /proc/<pid>/status in KiB (VmRSS: now, VmHWM: the peak).
+long status_kib(pid_t pid, const std::string& key) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
+    return -1;
+}
+
+std::string stream_config(std::uint16_t origin_port, const std::string& upstream_extra = "",
+                          const std::string& proxy_extra = "", const std::string& server_extra = "",
+                          const std::string& host = "127.0.0.1") {
+    return "server: { listen: [\"127.0.0.1:0\"], threads: 1" + server_extra +
+           " }\nadmin: { listen: \"127.0.0.1:0\" }\nlog: { level: info, access: false }\n"
+           "upstreams:\n  origin: { url: \"http://" +
+           host + ":" + std::to_string(origin_port) + "\"" + upstream_extra +
+           " }\nroutes:\n  - name: api\n    match: { prefix: /api/ }\n"
+           "    handler: { proxy: { upstream: origin" +
+           proxy_extra + " } }\n";
+}
+
+// Reads a response head from `c`; the bytes after it stay in `rest`.
+std::string read_head(raw_client& c, std::string& rest) {
+    char buf[16384];
+    for (;;) {
+        auto at = rest.find("\r\n\r\n");
+        if (at != std::string::npos) {
+            std::string head = rest.substr(0, at + 4);
+            rest.erase(0, at + 4);
+            return head;
+        }
+        boost::system::error_code ec;
+        std::size_t n = c.socket().read_some(net::buffer(buf), ec);
+        if (ec) return {};
+        rest.append(buf, n);
+    }
+}
+
+// Reads until `needle` is in `got` (or the client's timeout / a close).
+bool read_until(raw_client& c, std::string& got, const std::string& needle) {
+    char buf[4096];
+    while (got.find(needle) == std::string::npos) {
+        boost::system::error_code ec;
+        std::size_t n = c.socket().read_some(net::buffer(buf), ec);
+        if (ec) return false;
+        got.append(buf, n);
+    }
+    return true;
+}
+
+// Adds "address name" lines to /etc/hosts for the test's length (the name resolves to every
+// address listed); the lines go when it ends. Needs write access to /etc/hosts (root, as CI).
+class hosts_entry {
+public:
+    explicit hosts_entry(std::string name) : name_(std::move(name)) {}
+    ~hosts_entry() { set({}); }
+    bool set(const std::vector<std::string>& addresses) {
+        std::ifstream in("/etc/hosts");
+        std::stringstream kept;
+        std::string line;
+        while (std::getline(in, line)) {
+            const std::string tail = " " + name_;
+            if (line.size() >= tail.size() &&
+                line.compare(line.size() - tail.size(), tail.size(), tail) == 0)
+                continue;
+            kept << line << "\n";
+        }
+        for (const auto& a : addresses) kept << a << " " << name_ << "\n";
+        std::ofstream out("/etc/hosts", std::ios::trunc);
+        out << kept.str();
+        return static_cast<bool>(out.flush());
+    }
+
+private:
+    std::string name_;
+};
+
+nlohmann::json addresses_of(std::uint16_t admin) {
+    return admin_stats(admin).at("upstreams").at("origin").at("addresses");
+}
+
+}  // namespace
+
+TEST_CASE("streaming proxy: 64 MiB arrives intact with bounded memory", "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged({EDGED_BINARY, "--config",
+                   write_config("stream-big.yaml",
+                                stream_config(origin.port(), "", ", buffer_bytes: 64KiB"))});
+    auto ports = wait_ports(edged);
+    // Warm up (threads, pools, buffers), then take the baseline.
+    REQUIRE(exchange_once(ports.port, get_request("/api/big?n=1024")) == 200);
+    const long before = status_kib(edged.pid(), "VmRSS");
+    REQUIRE(before > 0);
+
+    const std::uint64_t size = 64ull * 1024 * 1024;
+    raw_client c(ports.port, 30s);
+    c.send("GET /api/big?n=" + std::to_string(size) +
+           " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    std::string rest;
+    const std::string head = read_head(c, rest);
+    REQUIRE(head.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(head.find("Content-Length: " + std::to_string(size)) != std::string::npos);
+    std::uint64_t got = rest.size();
+    std::uint64_t h = fnv1a(fnv_basis, rest);
+    char buf[65536];
+    for (;;) {
+        boost::system::error_code ec;
+        std::size_t n = c.socket().read_some(net::buffer(buf), ec);
+        if (ec) break;
+        h = fnv1a(h, std::string_view(buf, n));
+        got += n;
+    }
+    CHECK(got == size);
+    CHECK(h == fnv1a(fnv_basis, pattern(0, size)));
+    const long peak = status_kib(edged.pid(), "VmHWM");
+    INFO("RSS before " << before << " KiB, peak " << peak << " KiB");
+    // A generous bound: buffered whole, the body alone would be 64 MiB more.
+    CHECK(peak - before < 32 * 1024);
+}
+
+TEST_CASE("streaming proxy: server-sent events reach the client one by one",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config", write_config("stream-sse.yaml", stream_config(origin.port()))});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 10s);
+    c.send(get_request("/api/events"));
+    std::string got;
+    // The origin sends event k only when released: each must reach the client before the next
+    // is released, so nothing waits for the end of the stream.
+    for (int k = 0; k < 3; ++k) {
+        origin.release_event();
+        REQUIRE(read_until(c, got, "data: event " + std::to_string(k) + "\n\n"));
+        CHECK(got.find("data: event " + std::to_string(k + 1)) == std::string::npos);
+    }
+    REQUIRE(read_until(c, got, "\r\n0\r\n\r\n"));  // the chunked body ends
+    CHECK(got.find("Transfer-Encoding: chunked") != std::string::npos);
+    CHECK(got.find("Content-Type: text/event-stream") != std::string::npos);
+    // The connection is still usable.
+    c.send(get_request("/api/who"));
+    auto next = c.read();
+    CHECK(next.result_int() == 200);
+    CHECK(next.body() == "127.0.0.1");
+}
+
+TEST_CASE("streaming proxy: a client that stops reading stops the upstream read",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged({EDGED_BINARY, "--config",
+                   write_config("stream-stop.yaml", stream_config(origin.port(), "", "",
+                                                                  ", timeouts: { write: 60s }"))});
+    auto ports = wait_ports(edged);
+    const std::uint64_t size = 1024ull * 1024 * 1024;  // far more than any buffer on the way
+    {
+        raw_client c(ports.port, 10s);
+        int small = 4096;
+        ::setsockopt(c.socket().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        c.send("GET /api/big?n=" + std::to_string(size) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+        // Never read: edged's socket buffer fills, it stops reading the upstream, and the
+        // origin's send blocks.
+        REQUIRE(eventually([&] { return origin.send_blocked.load(); }, 20s));
+        const auto sent = origin.sent.load();
+        INFO("origin sent " << sent << " bytes before its send blocked");
+        CHECK(sent < 64ull * 1024 * 1024);
+        CHECK(origin.peer_closed == 0);
+    }
+    // The client goes away: edged closes the upstream connection and the origin sees it.
+    CHECK(eventually([&] { return origin.peer_closed.load() >= 1; }, 10s));
+}
+
+TEST_CASE("streaming proxy: a client that disconnects makes the origin see a close",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config", write_config("stream-gone.yaml", stream_config(origin.port()))});
+    auto ports = wait_ports(edged);
+    {
+        raw_client c(ports.port, 10s);
+        c.send(get_request("/api/endless"));
+        std::string got;
+        REQUIRE(read_until(c, got, std::string(1000, 'x')));
+    }
+    CHECK(eventually([&] { return origin.peer_closed.load() >= 1; }, 10s));
+    // Counted as a cancelled subrequest, and the connection was not pooled.
+    CHECK(eventually([&] {
+        auto u = admin_stats(ports.admin).at("upstreams").at("origin");
+        return u.at("cancelled") == 1 && u.at("connections_idle") == 0;
+    }));
+}
+
+TEST_CASE("streaming proxy: HEAD, 204 and 304 end at the head on a reusable connection",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    // An upstream timeout far past the client's: an answer that waited for a body would fail.
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("stream-head.yaml", stream_config(origin.port(), ", timeout: 60s"))});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 5s);
+    c.send("HEAD /api/head HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto head = c.read(true);
+    CHECK(head.result_int() == 200);
+    CHECK(head[http::field::content_length] == "1234");
+    c.send(get_request("/api/nocontent"));
+    CHECK(c.read().result_int() == 204);
+    c.send(get_request("/api/notmodified"));
+    auto nm = c.read(true);
+    CHECK(nm.result_int() == 304);
+    CHECK(nm[http::field::etag] == "\"v1\"");
+    c.send(get_request("/api/head"));
+    auto full = c.read();
+    CHECK(full.result_int() == 200);
+    CHECK(full.body() == std::string(1234, 'h'));
+    // One client connection, one upstream connection: each answer left it intact for the next.
+    CHECK(origin.connections == 1);
+    CHECK(origin.requests == 4);
+}
+
+TEST_CASE("streaming proxy: a request body of several MiB arrives intact, over body_bytes 413",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("stream-upload.yaml",
+                      stream_config(origin.port(), "", "", ", limits: { body_bytes: 8MiB }"))});
+    auto ports = wait_ports(edged);
+    const std::string body = pattern(0, 6 * 1024 * 1024);
+    {
+        raw_client c(ports.port, 20s);
+        c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n");
+        c.send(body);
+        auto r = c.read();
+        CHECK(r.result_int() == 200);
+        char want[40];
+        std::snprintf(want, sizeof want, "%zu %016llx", body.size(),
+                      static_cast<unsigned long long>(fnv1a(fnv_basis, body)));
+        CHECK(r.body() == want);
+    }
+    const int before = origin.requests;
+    raw_client c(ports.port, 20s);
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+           std::to_string(9 * 1024 * 1024) + "\r\n\r\n");
+    auto r = c.read();
+    CHECK(r.result_int() == 413);
+    CHECK(r[http::field::connection] == "close");
+    CHECK(origin.requests == before);  // refused before anything went upstream
+}
+
+TEST_CASE("upstream with two addresses: spread, ejection without failures, return, DNS changes",
+          "[e2e][proxy][upstream]") {
+    hosts_entry hosts("edged-two-origins.test");
+    if (!hosts.set({"127.0.0.1", "127.0.0.2"})) {
+        WARN("/etc/hosts is not writable here: skipped");
+        return;
+    }
+    auto one = std::make_unique<stream_origin>("127.0.0.1");
+    const auto port = one->port();
+    auto two = std::make_unique<stream_origin>("127.0.0.2", port);
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("two-addresses.yaml",
+                      stream_config(port,
+                                    ", resolve_interval: 200ms, outlier: { consecutive_failures: "
+                                    "1, ejection_time: 1s, max_ejection_time: 1s }",
+                                    ", retries: 1", "", "edged-two-origins.test"))});
+    auto ports = wait_ports(edged);
+    auto who = [&](int n) {
+        std::map<std::string, int> seen;
+        for (int i = 0; i < n; ++i) {
+            raw_client c(ports.port, 10s);
+            c.send(get_request("/api/who"));
+            auto r = c.try_read();
+            seen[r ? (r->result_int() == 200 ? std::string(r->body())
+                                             : std::to_string(r->result_int()))
+                   : "none"]++;
+        }
+        return seen;
+    };
+    // Both addresses get requests (round robin).
+    auto seen = who(10);
+    CHECK(seen["127.0.0.1"] == 5);
+    CHECK(seen["127.0.0.2"] == 5);
+    REQUIRE(addresses_of(ports.admin).size() == 2);
+
+    // One goes away: the request that finds it dead is retried on the other, the address is
+    // ejected, and no idempotent request fails.
+    two->stop();
+    two.reset();
+    seen = who(10);
+    CHECK(seen["127.0.0.1"] == 10);
+    CHECK(seen.size() == 1);
+    bool ejected = false;
+    for (const auto& a : addresses_of(ports.admin))
+        if (a.at("address") == "127.0.0.2:" + std::to_string(port))
+            ejected = a.at("ejections") >= 1;
+    CHECK(ejected);
+    // The metrics say the same.
+    auto m = scrape(ports.admin);
+    CHECK(metric(m, "edged_upstream_address_healthy{address=127.0.0.1:" + std::to_string(port) +
+                        ",upstream=origin}") == 1);
+    CHECK(metric(m, "edged_upstream_address_ejections_total{address=127.0.0.2:" +
+                        std::to_string(port) + ",upstream=origin}") == 1);
+
+    // Back on its port: after the backoff it is in rotation again.
+    two = std::make_unique<stream_origin>("127.0.0.2", port);
+    CHECK(eventually([&] { return who(2)["127.0.0.2"] >= 1; }, 10s));
+
+    // The name changes: only 127.0.0.1 left, then both again. The lookup follows.
+    hosts.set({"127.0.0.1"});
+    // (Lookups happen on the way of requests: an upstream nobody calls is not looked up.)
+    CHECK(eventually(
+        [&] {
+            who(1);
+            return addresses_of(ports.admin).size() == 1;
+        },
+        10s));
+    CHECK(who(6)["127.0.0.1"] == 6);
+    hosts.set({"127.0.0.1", "127.0.0.2"});
+    CHECK(eventually(
+        [&] {
+            who(1);
+            return addresses_of(ports.admin).size() == 2;
+        },
+        10s));
+    CHECK(eventually([&] { return who(2)["127.0.0.2"] >= 1; }, 10s));
+
+}
+
+TEST_CASE("upstream: with every address ejected the proxy answers 503", "[e2e][proxy][upstream]") {
+    const auto dead = refused_port();
+    process edged({EDGED_BINARY, "--config",
+                   write_config("none-healthy.yaml",
+                                stream_config(dead,
+                                              ", outlier: { consecutive_failures: 2, "
+                                              "ejection_time: 60s, max_ejected_percent: 100 }"))});
+    auto ports = wait_ports(edged);
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);  // connect refused
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);  // ... and now ejected
+    raw_client c(ports.port);
+    c.send(get_request("/api/x"));
+    auto r = c.read();
+    CHECK(r.result_int() == 503);
+    CHECK(r.body() == "no healthy upstream\n");
+    CHECK(!edged.wait_line("no healthy upstream address", 5s).empty());
+    auto a = addresses_of(ports.admin);
+    REQUIRE(a.size() == 1);
+    CHECK(a[0].at("state") == "ejected");
+    CHECK(admin_stats(ports.admin).at("upstreams").at("origin").at("unavailable") == 1);
+}
