@@ -26,6 +26,7 @@ io_thread::io_thread(std::size_t index, std::shared_ptr<const generation> boot, 
       boot_(boost::make_local_shared<thread_generation>(ioc_, boot, &state.upstreams, index)),
       jobs_(jobs ? std::make_unique<jobs::job_worker>(ioc_, boot_->upstreams, gate_, *jobs)
                  : nullptr),
+      checks_(ioc_),
       dispatch_(*runtime_, state),
       sweep_(ioc_) {
     runtime_->set_stats(index, state.unrouted);
@@ -46,6 +47,7 @@ void io_thread::use(std::shared_ptr<const generation> g, std::function<void()> d
         server_cfg_.listen = std::move(listen);
         server_cfg_.threads = threads;
         runtime_->set_fetcher(&next->upstreams);
+        if (index_ == 0) checks_.start(next->shared->addresses);
         dispatch_.use(std::move(next));
         if (done) done();
     });
@@ -64,6 +66,7 @@ tcp::endpoint io_thread::listen(const tcp::endpoint& ep) {
 
 void io_thread::start() {
     guard_.emplace(ioc_.get_executor());
+    if (index_ == 0) checks_.start(boot_->shared->addresses);
     for (auto& l : listeners_)
         l->start([this](tcp::socket s, tcp::endpoint peer) { on_accept(std::move(s), peer); });
     thread_ = std::thread([this] {
@@ -137,6 +140,7 @@ void io_thread::stop() {
         stopping_ = true;
         gate_.forget();
         sweep_.cancel();
+        checks_.stop();
         for (auto& l : listeners_) l->close();
         runtime_->cancel_all(lifecycle::outcome::cancelled_shutdown);
         if (jobs_) jobs_->cancel_all();  // their final writes still run before the loop ends

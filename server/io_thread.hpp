@@ -32,6 +32,7 @@
 #include "server/net.hpp"
 #include "server/router.hpp"
 #include "server/server_state.hpp"
+#include "server/upstream/health_check.hpp"
 
 namespace edged::server {
 
@@ -88,6 +89,7 @@ private:
     // and their upstreams need a restart).
     thread_generation_ptr boot_;
     std::unique_ptr<jobs::job_worker> jobs_;  // null without a job service
+    health_checker checks_;  // thread 0 runs every generation's active health checks
     route_dispatcher dispatch_;
     std::vector<std::unique_ptr<listener>> listeners_;
     using session_list =

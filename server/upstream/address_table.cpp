@@ -125,6 +125,18 @@ void address_table::failed(entry& e, clock::time_point now) {
         .warn();
 }
 
+net::awaitable<void> look_up(std::shared_ptr<address_table> table) {
+    tcp::resolver resolver(co_await net::this_coro::executor);
+    const auto& cfg = table->cfg();
+    auto [ec, results] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
+                                                         net::as_tuple(net::use_awaitable));
+    std::vector<tcp::endpoint> found;
+    if (!ec)
+        for (const auto& r : results) found.push_back(r.endpoint());
+    if (!ec && found.empty()) ec = net::error::host_not_found;
+    table->looked_up(ec, std::move(found), address_table::clock::now());
+}
+
 address_directory::address_directory(const config::config& cfg) {
     for (const auto& u : cfg.upstreams) tables.push_back(std::make_shared<address_table>(u));
 }

@@ -77,6 +77,9 @@ private:
     std::atomic<bool> looking_up_{false};
 };
 
+// Looks the table's name up (getaddrinfo, off the I/O thread) and hands it the result.
+net::awaitable<void> look_up(std::shared_ptr<address_table> table);
+
 // Every upstream's table of one config generation, in config order.
 struct address_directory {
     explicit address_directory(const config::config& cfg);

@@ -93,18 +93,6 @@ bool idempotent(http::verb m) {
            m == http::verb::trace || m == http::verb::put || m == http::verb::delete_;
 }
 
-// Looks the upstream's name up and hands the result to the table.
-net::awaitable<void> look_up(std::shared_ptr<address_table> table) {
-    tcp::resolver resolver(co_await net::this_coro::executor);
-    const auto& cfg = table->cfg();
-    auto [ec, results] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), token);
-    std::vector<tcp::endpoint> found;
-    if (!ec)
-        for (const auto& r : results) found.push_back(r.endpoint());
-    if (!ec && found.empty()) ec = net::error::host_not_found;
-    table->looked_up(ec, std::move(found), clock::now());
-}
-
 subrequest_outcome outcome_of(error_code ec) {
     if (!ec) return subrequest_outcome::ok;
     if (ec == net::error::timed_out) return subrequest_outcome::timeout;

@@ -342,7 +342,6 @@ TEST_CASE("upstream with two addresses: spread, ejection without failures, retur
         },
         10s));
     CHECK(eventually([&] { return who(2)["127.0.0.2"] >= 1; }, 10s));
-
 }
 
 TEST_CASE("upstream: with every address ejected the proxy answers 503", "[e2e][proxy][upstream]") {
@@ -365,4 +364,59 @@ TEST_CASE("upstream: with every address ejected the proxy answers 503", "[e2e][p
     REQUIRE(a.size() == 1);
     CHECK(a[0].at("state") == "ejected");
     CHECK(admin_stats(ports.admin).at("upstreams").at("origin").at("unavailable") == 1);
+}
+
+TEST_CASE("upstream: active health checks take an address out and bring it back",
+          "[e2e][proxy][upstream]") {
+    auto origin = std::make_unique<stream_origin>();
+    const auto port = origin->port();
+    process edged({EDGED_BINARY, "--config",
+                   write_config("health-check.yaml",
+                                stream_config(port,
+                                              ", health_check: { path: /api/who, interval: 100ms, "
+                                              "timeout: 500ms, healthy_threshold: 2, "
+                                              "unhealthy_threshold: 2 }"))});
+    auto ports = wait_ports(edged);
+    auto state = [&] { return std::string(addresses_of(ports.admin).at(0).at("state")); };
+    // The checks run without any traffic (they look the name up themselves).
+    REQUIRE(eventually([&] { return origin->requests >= 2; }, 10s));
+    CHECK(state() == "healthy");
+    CHECK(exchange_once(ports.port, get_request("/api/who")) == 200);
+
+    origin->stop();
+    origin.reset();
+    REQUIRE(eventually([&] { return state() == "unhealthy"; }, 10s));
+    CHECK(!edged.wait_line("upstream address unhealthy", 5s).empty());
+    raw_client c(ports.port);
+    c.send(get_request("/api/who"));
+    auto r = c.read();
+    CHECK(r.result_int() == 503);
+    CHECK(r.body() == "no healthy upstream\n");
+
+    origin = std::make_unique<stream_origin>("127.0.0.1", port);
+    REQUIRE(eventually([&] { return state() == "healthy"; }, 10s));
+    CHECK(exchange_once(ports.port, get_request("/api/who")) == 200);
+    auto m = scrape(ports.admin);
+    CHECK(metric(m, "edged_upstream_address_healthy{address=127.0.0.1:" + std::to_string(port) +
+                        ",upstream=origin}") == 1);
+}
+
+TEST_CASE("streaming proxy: a stream idle past read_timeout is cut", "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("stream-idle.yaml", stream_config(origin.port(), ", read_timeout: 300ms"))});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 10s);
+    c.send(get_request("/api/events"));
+    origin.release_event();  // one event, then silence
+    std::string got;
+    REQUIRE(read_until(c, got, "data: event 0\n\n"));
+    // Past read_timeout without a byte: the body ends without its last chunk and the client's
+    // connection closes, so it can tell the body was cut.
+    got += c.read_all();
+    CHECK(got.find("\r\n0\r\n\r\n") == std::string::npos);
+    CHECK(eventually(
+        [&] { return admin_stats(ports.admin).at("upstreams").at("origin").at("timeout") == 1; }));
+    origin.release_event(10);
 }
