@@ -839,6 +839,50 @@ TEST_CASE("upstream errors", "[config][errors]") {
         CHECK(c.upstreams[1].port == 80);
         CHECK(c.upstreams[1].base_path == "/x/y");
     }
+    SECTION("balance, outlier detection and health checks") {
+        auto c = yaml(
+            "upstreams:\n  o:\n    url: \"http://a\"\n    balance: least_outstanding\n"
+            "    resolve_interval: 0\n    read_timeout: 2s\n"
+            "    outlier: { consecutive_failures: 3, ejection_time: 5s, max_ejection_time: 1m, "
+            "max_ejected_percent: 100 }\n"
+            "    health_check: { path: /healthz, interval: 2s, timeout: 300ms, "
+            "healthy_threshold: 3, unhealthy_threshold: 4 }\n");
+        const auto& u = c.upstreams.at(0);
+        CHECK(u.balance == "least_outstanding");
+        CHECK(u.resolve_interval == std::chrono::milliseconds(0));
+        CHECK(u.read_timeout == std::chrono::seconds(2));
+        CHECK(u.outlier.consecutive_failures == 3);
+        CHECK(u.outlier.max_ejection_time == std::chrono::minutes(1));
+        CHECK(u.outlier.max_ejected_percent == 100);
+        CHECK(u.health_check.path == "/healthz");
+        CHECK(u.health_check.timeout == std::chrono::milliseconds(300));
+        CHECK(u.health_check.unhealthy_threshold == 4);
+        // Without health_check, no active checks.
+        CHECK(yaml("upstreams:\n  o: { url: \"http://a\" }\n")
+                  .upstreams[0]
+                  .health_check.path.empty());
+
+        CHECK(only(yaml_errors("upstreams:\n  o: { url: \"http://a\", balance: random }\n")) ==
+              "line 2: upstreams.o.balance: unknown balance \"random\": expected round_robin or "
+              "least_outstanding");
+        CHECK(only(yaml_errors(
+                  "upstreams:\n  o: { url: \"http://a\", health_check: { interval: 1s } }\n")) ==
+              "line 2: upstreams.o.health_check.path: missing required key");
+        CHECK(only(yaml_errors(
+                  "upstreams:\n  o: { url: \"http://a\", health_check: { path: nope } }\n")) ==
+              "line 2: upstreams.o.health_check.path: invalid path \"nope\": expected a path that "
+              "starts with '/', without spaces");
+        CHECK(only(yaml_errors("upstreams:\n  o: { url: \"http://a\", outlier: { ejection_time: "
+                               "1m, max_ejection_time: 10s } }\n")) ==
+              "line 2: upstreams.o.outlier.max_ejection_time: out of range: 10s is less than "
+              "ejection_time (1m)");
+        CHECK(only(yaml_errors("upstreams:\n  o: { url: \"http://a\", outlier: { "
+                               "max_ejected_percent: 101 } }\n")) ==
+              "line 2: upstreams.o.outlier.max_ejected_percent: out of range: 101 is not between 0 "
+              "and 100");
+        CHECK(only(yaml_errors("upstreams:\n  o: { url: \"http://a\", outlier: { typo: 1 } }\n")) ==
+              "line 2: upstreams.o.outlier.typo: unknown key");
+    }
     SECTION("names are restricted") {
         CHECK(only(yaml_errors("upstreams:\n  \"bad name\": { url: \"http://a\" }\n")) ==
               "line 2: upstreams.bad name: invalid upstream name: use letters, digits, '_', '.' "
