@@ -118,7 +118,7 @@ struct upstream_config {
     duration connect_timeout = 1s;
     duration timeout = 5s;        // a subrequest's whole exchange; a proxied one's until its head
     duration read_timeout = 60s;  // a streamed (proxied) body: the longest wait between reads
-    std::size_t max_connections = 64;     // per address per I/O thread
+    std::size_t max_connections = 1024;   // per address per I/O thread
     std::size_t idle_connections = 16;    // kept open per address per I/O thread
     duration resolve_interval = 30s;      // the name is looked up again this often (0: only on
                                           // start and after a connect failure)
