@@ -11,9 +11,9 @@
 #                (random bytes, Content-Length, sendfile), on ORIGIN_CPU.
 #   edged        1 I/O thread; one upstream (the origin), one route `prefix: /` with
 #                `proxy: { upstream: origin }`, access log off. The upstream's max_connections
-#                (per I/O thread, default 64) is raised to CONNS + CONNECTIONS + 16: a streamed
+#                (per address per I/O thread, default 1024) is set to CONNS + CONNECTIONS + 16: a streamed
 #                response holds its upstream connection until its last byte, so 1000 slow
-#                readers need 1000 upstream connections (the default would make the 65th wait
+#                readers need 1000 upstream connections (a lower limit would make the next wait
 #                and answer 504). server.limits.max_connections stays 10000 unless CONNS needs
 #                more.
 #   nginx-buf    nginx, 1 worker, proxy_pass to an upstream block with keepalive 16,
