@@ -414,7 +414,7 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
             if (!why.pool_timeout && !cancelled) {
                 table_->failed(*ap->addr, clock::now());
                 table_->lookup_soon();  // the name may point elsewhere now
-                if (retries_left > 0 && ec != net::error::timed_out && clock::now() < deadline) {
+                if (retries_left > 0 && clock::now() < deadline) {  // a connect timeout too
                     --retries_left;
                     avoid = ap;
                     continue;

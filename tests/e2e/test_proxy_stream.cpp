@@ -420,3 +420,23 @@ TEST_CASE("streaming proxy: a stream idle past read_timeout is cut", "[e2e][prox
         [&] { return admin_stats(ports.admin).at("upstreams").at("origin").at("timeout") == 1; }));
     origin.release_event(10);
 }
+
+TEST_CASE("proxy retries: idempotent requests only, each a failed attempt at the address",
+          "[e2e][proxy][upstream]") {
+    const auto dead = refused_port();
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("retries.yaml", stream_config(dead, ", outlier: { consecutive_failures: 0 }",
+                                                    ", retries: 3"))});
+    auto ports = wait_ports(edged);
+    auto failures = [&] { return addresses_of(ports.admin).at(0).at("failures").get<int>(); };
+    // A POST is never sent twice: one attempt.
+    CHECK(exchange_once(ports.port,
+                        "POST /api/x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi") == 502);
+    CHECK(failures() == 1);
+    // A GET gets its three retries: four attempts, then 502.
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);
+    CHECK(failures() == 5);
+    auto u = admin_stats(ports.admin).at("upstreams").at("origin");
+    CHECK(u.at("connect_error") == 2);  // one outcome per request, however many attempts
+}
