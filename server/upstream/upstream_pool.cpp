@@ -276,6 +276,9 @@ net::awaitable<upstream_pool::conn_ptr> upstream_pool::acquire(
                 why.connect_failed = true;
                 co_return nullptr;
             }
+            // Synchronous reads (upstream_body's fill) must not wait; async ones are unchanged.
+            fresh->socket.non_blocking(true, ec);
+            ec = {};
             reused = false;
             co_return fresh;
         }
@@ -550,16 +553,21 @@ net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next
     // (Named results, not braced temporaries in co_return: GCC 12 mishandles those.)
     std::pair<std::error_code, std::string_view> out;
     if (done_) co_return out;
-    if (!conn_) {
-        out.first = std::make_error_code(std::errc::operation_canceled);
+    if (!conn_ || pending_error_) {
+        out.first = pending_error_ ? std::error_code(pending_error_)
+                                   : std::make_error_code(std::errc::operation_canceled);
+        if (conn_) {
+            auto conn = std::move(conn_);
+            pool_.release(std::move(conn), false);
+            pool_.count(outcome_of(pending_error_));
+        }
         co_return out;
     }
     const auto read_timeout = pool_.cfg().read_timeout;
-    std::size_t got = 0;
+    auto& b = parser_.get().body();
     for (;;) {
-        auto& b = parser_.get().body();
-        b.data = block_.data() + got;
-        b.size = block_.size() - got;
+        b.data = block_.data();
+        b.size = block_.size();
         b.more = true;
         auto conn = conn_;  // the deadline's handler holds it too
         auto at = clock::now() + read_timeout;
@@ -570,7 +578,6 @@ net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next
         if (ec == http::error::need_buffer) ec = {};
         if (ec && conn->timed_out) ec = net::error::timed_out;
         if (!ec && !conn->socket.is_open()) ec = net::error::operation_aborted;  // cancel()
-        const std::size_t now_got = block_.size() - got - parser_.get().body().size;
         if (ec) {
             conn_ = nullptr;
             pool_.release(std::move(conn), false);
@@ -578,23 +585,40 @@ net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next
             out.first = ec;
             co_return out;
         }
-        received_ += now_got;
-        got += now_got;
+        // While more is already here, fill the block without waiting (the socket is
+        // non-blocking for synchronous reads): fewer, larger writes, and fewer pool items when
+        // compressing; a trickle (an event stream) still goes out as it comes. Waiting here
+        // could hold back bytes already read until the origin sends more.
+        while (!parser_.is_done() && b.size > 0) {
+            error_code aec;
+            if (conn->socket.available(aec) == 0 || aec) break;
+            error_code rec;
+            http::read_some(conn->socket, conn->buffer, parser_, rec);
+            if (rec == http::error::need_buffer) continue;
+            if (rec == net::error::would_block || rec == net::error::try_again) break;
+            if (rec) {
+                pending_error_ = rec;  // after the bytes this call already has
+                break;
+            }
+        }
+        const std::size_t got = block_.size() - b.size;
+        received_ += got;
         if (parser_.is_done()) {
             done_ = true;
             finish(parser_.keep_alive());
-        }
-        // While more is already here, fill the block: fewer, larger writes (and pool items
-        // when compressing); a trickle (an event stream) still goes out as it comes.
-        if (!done_ && got > 0 && got < block_.size()) {
-            error_code aec;
-            if (conn->socket.available(aec) > 0 && !aec) continue;
         }
         if (got > 0) {
             out.second = std::string_view(block_.data(), got);
             co_return out;
         }
         if (done_) co_return out;
+        if (pending_error_) {
+            out.first = pending_error_;
+            auto c = std::move(conn_);
+            pool_.release(std::move(c), false);
+            pool_.count(outcome_of(pending_error_));
+            co_return out;
+        }
     }
 }
 

@@ -154,6 +154,7 @@ private:
     std::string block_;
     std::optional<std::uint64_t> length_;
     std::uint64_t received_ = 0;
+    error_code pending_error_;  // met while filling a block: reported by the next call
     // A whole-exchange deadline (send()): no read goes past it, whatever read_timeout says.
     std::optional<std::chrono::steady_clock::time_point> until_;
     bool done_ = false;

@@ -3,6 +3,7 @@
 // and an upstream name with two addresses (load spread, ejection, return, DNS changes).
 
 #include <sys/socket.h>
+#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -439,4 +440,76 @@ TEST_CASE("proxy retries: idempotent requests only, each a failed attempt at the
     CHECK(failures() == 5);
     auto u = admin_stats(ports.admin).at("upstreams").at("origin");
     CHECK(u.at("connect_error") == 2);  // one outcome per request, however many attempts
+}
+
+namespace {
+
+// The data of the complete chunks at the start of `wire` (a chunked body).
+std::string dechunk(const std::string& wire) {
+    std::string out;
+    std::size_t at = 0;
+    for (;;) {
+        const auto eol = wire.find("\r\n", at);
+        if (eol == std::string::npos) break;
+        const std::size_t size = std::stoul(wire.substr(at, eol - at), nullptr, 16);
+        if (size == 0 || eol + 2 + size + 2 > wire.size()) break;
+        out += wire.substr(eol + 2, size);
+        at = eol + 2 + size + 2;
+    }
+    return out;
+}
+
+// What a gzip stream decodes to so far (zlib; a stream cut after a sync flush decodes whole).
+std::string gunzip_so_far(const std::string& data) {
+    z_stream zs{};
+    inflateInit2(&zs, 15 + 16);
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs.avail_in = static_cast<uInt>(data.size());
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        zs.next_out = reinterpret_cast<Bytef*>(buf);
+        zs.avail_out = sizeof buf;
+        const int rc = inflate(&zs, Z_SYNC_FLUSH);
+        out.append(buf, sizeof buf - zs.avail_out);
+        if (rc != Z_OK || zs.avail_in == 0) break;
+    }
+    inflateEnd(&zs);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("streaming proxy: a compressed event stream still arrives event by event",
+          "[e2e][proxy][stream][compress]") {
+    stream_origin origin;
+    process edged({EDGED_BINARY, "--config",
+                   write_config("stream-gzip.yaml",
+                                stream_config(origin.port()) +
+                                    "    compress: { encodings: [gzip], types: [text/event-stream] "
+                                    "}\n")});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 10s);
+    c.send(get_request("/api/events", "Accept-Encoding: gzip\r\n"));
+    std::string rest;
+    const std::string head = read_head(c, rest);
+    REQUIRE(head.find("Content-Encoding: gzip") != std::string::npos);
+    CHECK(head.find("Transfer-Encoding: chunked") != std::string::npos);
+    // Each event, compressed on the pool and flushed, decodes before the next is released.
+    char buf[4096];
+    for (int k = 0; k < 3; ++k) {
+        origin.release_event();
+        const std::string want = "data: event " + std::to_string(k) + "\n\n";
+        while (gunzip_so_far(dechunk(rest)).find(want) == std::string::npos) {
+            boost::system::error_code ec;
+            std::size_t n = c.socket().read_some(net::buffer(buf), ec);
+            INFO("k=" << k << " got " << rest.size() << " bytes: " << gunzip_so_far(dechunk(rest))
+                      << " ec=" << ec.message());
+            REQUIRE(!ec);
+            rest.append(buf, n);
+        }
+        CHECK(gunzip_so_far(dechunk(rest)).find(std::to_string(k + 1)) == std::string::npos);
+    }
+    REQUIRE(read_until(c, rest, "\r\n0\r\n\r\n"));
+    CHECK(gunzip_so_far(dechunk(rest)) == "data: event 0\n\ndata: event 1\n\ndata: event 2\n\n");
 }
