@@ -7,7 +7,8 @@
 //
 // Paths: GET /big?n=BYTES (Content-Length, pattern bytes), GET /events (chunked, one event per
 // release_event()), GET /endless (chunked, 16 KiB every 10 ms until the peer goes), /head (200,
-// Content-Length: 1234), /nocontent (204), /notmodified (304), POST /upload (answers
+// Content-Length: 1234), /hints (103, then 200 "hinted"), /nocontent (204), /notmodified (304),
+// POST /upload (answers
 // "<bytes> <fnv1a64 hex>"), /who (answers its address), /fail (500).
 
 #include <arpa/inet.h>
@@ -247,6 +248,10 @@ private:
                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
                             "1234\r\n\r\n" +
                                 (method == "HEAD" ? std::string() : std::string(1234, 'h')));
+        if (target == "/api/hints")
+            return send_all(c,
+                            "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                            "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhinted");
         if (target == "/api/nocontent") return send_all(c, "HTTP/1.1 204 No Content\r\n\r\n");
         if (target == "/api/notmodified")
             return send_all(c, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n");

@@ -75,8 +75,9 @@ void disarm(upstream_conn& c) {
 }
 
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
+// Expect too: the body is already here and goes out with the head.
 bool managed_header(std::string_view name) {
-    return is_hop_by_hop(name) || beast::iequals(name, "host") ||
+    return is_hop_by_hop(name) || beast::iequals(name, "host") || beast::iequals(name, "expect") ||
            beast::iequals(name, "x-request-id") || beast::iequals(name, "traceparent");
 }
 
@@ -437,13 +438,15 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         }
 
         std::shared_ptr<upstream_body> body(new upstream_body(*this, conn, opts.block));
-        auto& p = body->parser_;
-        p.header_limit(response_header_limit);
-        p.skip(req.method() == http::verb::head);  // its answer's head is all there is
-        if (opts.max_body)
-            p.body_limit(*opts.max_body);
-        else
-            p.body_limit(boost::none);
+        const auto prepare = [&](http::response_parser<http::buffer_body>& p) {
+            p.header_limit(response_header_limit);
+            p.skip(req.method() == http::verb::head);  // its answer's head is all there is
+            if (opts.max_body)
+                p.body_limit(*opts.max_body);
+            else
+                p.body_limit(boost::none);
+        };
+        prepare(body->parser_);
         arm(conn, deadline);
         if (auto [wec, wn] = co_await net::async_write(conn->socket, net::buffer(wire), token);
             wec) {
@@ -451,9 +454,21 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         } else if (conn->timed_out) {
             ec = net::error::timed_out;  // expired between the write and the read
         } else {
-            auto [rec, rn] = co_await http::async_read_header(conn->socket, conn->buffer, p, token);
-            ec = rec;
+            for (;;) {
+                auto [rec, rn] = co_await http::async_read_header(conn->socket, conn->buffer,
+                                                                  body->parser_, token);
+                ec = rec;
+                // An interim answer (103 Early Hints, a 100 Continue) is not the response: skip
+                // it and read the next head on the same connection. (101 is an upgrade: answered
+                // as it is, and the connection is not reused.)
+                const unsigned status = body->parser_.get().result_int();
+                if (ec || status >= 200 || status == 101) break;
+                body->conn_ = nullptr;
+                body.reset(new upstream_body(*this, conn, opts.block));
+                prepare(body->parser_);
+            }
         }
+        auto& p = body->parser_;
         disarm(*conn);
         if (ec && conn->timed_out) ec = net::error::timed_out;
         if (ec) {
@@ -490,7 +505,7 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         if (p.is_done()) {
             // Bodiless (HEAD, 1xx, 204, 304, Content-Length: 0): the connection is free now.
             body->done_ = true;
-            body->finish(p.keep_alive());
+            body->finish(p.keep_alive() && p.get().result_int() != 101);
         }
         out.body = std::move(body);
         co_return out;

@@ -230,9 +230,14 @@ TEST_CASE("streaming proxy: HEAD, 204 and 304 end at the head on a reusable conn
     auto full = c.read();
     CHECK(full.result_int() == 200);
     CHECK(full.body() == std::string(1234, 'h'));
+    // An interim 103 is skipped: the client gets the final answer.
+    c.send(get_request("/api/hints", "Expect: 100-continue\r\n"));
+    auto hinted = c.read();
+    CHECK(hinted.result_int() == 200);
+    CHECK(hinted.body() == "hinted");
     // One client connection, one upstream connection: each answer left it intact for the next.
     CHECK(origin.connections == 1);
-    CHECK(origin.requests == 4);
+    CHECK(origin.requests == 5);
 }
 
 TEST_CASE("streaming proxy: a request body of several MiB arrives intact, over body_bytes 413",
