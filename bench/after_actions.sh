@@ -111,13 +111,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Drops a pid from PIDS once it is gone.
-forget() {
-  local keep=() p
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
-
 # ---- build the tools ----------------------------------------------------------------------
 log "building sink, loadgen and malloc_count in $TMP"
 g++ -O2 -std=c++20 -o "$TMP/sink" "$BENCH_DIR/tools/sink.cpp" &

@@ -75,8 +75,6 @@ PIDS=()
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-forget() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
-
 log "building sink and loadgen in $TMP"
 g++ -O2 -std=c++20 -o "$TMP/sink" "$BENCH_DIR/tools/sink.cpp" || die "sink.cpp does not build"
 g++ -O2 -std=c++20 -o "$TMP/loadgen" "$BENCH_DIR/tools/loadgen.cpp" -pthread || die "loadgen.cpp does not build"
@@ -173,16 +171,7 @@ wait_ready "http://127.0.0.1:$ED_PORT/hello" "$ED_PID" edged
 wait_ready "http://127.0.0.1:$NG_PORT/hello" "$NG_PID" nginx
 
 # nginx's CPU is its worker's (the master sleeps); edged's is the whole process.
-ng_worker() {
-  local d stat f
-  for d in /proc/[0-9]*; do
-    stat=$(cat "$d/stat" 2>/dev/null) || continue
-    read -r -a f <<<"${stat##*) }"
-    [ "${f[1]}" = "$NG_PID" ] && echo "${d#/proc/}"
-  done
-  return 0
-}
-NG_WORKER=$(ng_worker)
+NG_WORKER=$(children_of "$NG_PID")
 [ -n "$NG_WORKER" ] || die "no nginx worker found"
 
 # The compressed response of each server, gzip-decoded, equals the document.

@@ -85,8 +85,6 @@ PIDS=()
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-forget() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
-
 # ---- build the tools and the Go peer ------------------------------------------------------
 log "building sink, loadgen and the Go peer in $TMP"
 g++ -O2 -std=c++20 -o "$TMP/sink" "$BENCH_DIR/tools/sink.cpp" &
@@ -103,16 +101,6 @@ GO_VERSION=$(go version | awk '{print $3}')
 # ---- helpers ----------------------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 jnum() { grep -o "\"$1\":[0-9-]*" | head -1 | sed 's/.*://'; }
-
-# Stops one process started here: TERM, up to 5 s, then KILL.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  forget "$pid"
-}
 
 # Starts a sink holding calls $1 ms on CPU $CLIENT_CPU; prints "pid port".
 start_sink() {

@@ -77,6 +77,34 @@ cleanup() {
   exit "$rc"
 }
 
+# Drops a pid from PIDS once it is gone.
+forget() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# Stops one process started here: TERM, up to 5 s, then KILL; then forgets it.
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  forget "$pid"
+}
+
+# The children of a pid (an nginx master's workers), from /proc.
+children_of() {
+  local d stat f
+  for d in /proc/[0-9]*; do
+    stat=$(cat "$d/stat" 2>/dev/null) || continue
+    read -r -a f <<<"${stat##*) }"
+    [ "${f[1]}" = "$1" ] && echo "${d#/proc/}"
+  done
+  return 0
+}
+
 # Installs the Debian packages named (none: nothing to do) with apt-get, as root; "nginx" is
 # tried as the small nginx-light first. Stops the run with the install command otherwise.
 install_missing() {

@@ -120,19 +120,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 chmod 755 "$TMP"  # nginx workers run as nobody when started as root
 
-forget() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
-
-# Children of a pid (the nginx worker), from /proc.
-children_of() {
-  local d stat f
-  for d in /proc/[0-9]*; do
-    stat=$(cat "$d/stat" 2>/dev/null) || continue
-    read -r -a f <<<"${stat##*) }"
-    [ "${f[1]}" = "$1" ] && echo "${d#/proc/}"
-  done
-  return 0
-}
-
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }  # pid field -> kB
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }              # kB -> MiB
 
@@ -253,14 +240,7 @@ EOF
   LOGS[$name]="$dir"
 }
 
-stop_proxy() {
-  local pid=${MAIN[$1]}
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  forget "$pid"
-}
+stop_proxy() { stop_pid "${MAIN[$1]}"; }
 
 # Status 200, the origin's exact body; prints the response header for the record.
 check_response() {

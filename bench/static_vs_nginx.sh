@@ -84,16 +84,6 @@ trap 'exit 143' TERM
 
 # ---- helpers ----------------------------------------------------------------------------
 
-# Children of a pid (the nginx worker), from /proc.
-children_of() {
-  local d stat f
-  for d in /proc/[0-9]*; do
-    stat=$(cat "$d/stat" 2>/dev/null) || continue
-    read -r -a f <<<"${stat##*) }"
-    [ "${f[1]}" = "$1" ] && echo "${d#/proc/}"
-  done
-  return 0
-}
 
 peak_rss() { awk '/^VmHWM:/ {print $2" "$3}' "/proc/$1/status"; }
 

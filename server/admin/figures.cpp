@@ -163,6 +163,12 @@ std::string to_prometheus(const figures& f) {
                                MetricType::Counter);
     auto& conns = family(out, "edged_upstream_connections", "Pooled upstream connections by state",
                          MetricType::Gauge);
+    auto& healthy = family(out, "edged_upstream_address_healthy",
+                           "1 when the upstream address gets requests, 0 when ejected or failing "
+                           "its health check",
+                           MetricType::Gauge);
+    auto& ejections = family(out, "edged_upstream_address_ejections_total",
+                             "Passive ejections of the upstream address", MetricType::Counter);
     for (const auto& u : f.upstreams) {
         for (std::size_t i = 0; i < subrequest_outcome_count; ++i) {
             const auto o = static_cast<subrequest_outcome>(i);
@@ -171,14 +177,6 @@ std::string to_prometheus(const figures& f) {
         }
         sample(conns, {{"state", "active"}, {"upstream", u.name}}, static_cast<double>(u.active));
         sample(conns, {{"state", "idle"}, {"upstream", u.name}}, static_cast<double>(u.idle));
-    }
-    auto& healthy = family(out, "edged_upstream_address_healthy",
-                           "1 when the upstream address gets requests, 0 when ejected or failing "
-                           "its health check",
-                           MetricType::Gauge);
-    auto& ejections = family(out, "edged_upstream_address_ejections_total",
-                             "Passive ejections of the upstream address", MetricType::Counter);
-    for (const auto& u : f.upstreams) {
         for (const auto& a : u.addresses) {
             sample(healthy, {{"address", a.text}, {"upstream", u.name}},
                    a.state == "healthy" ? 1.0 : 0.0);

@@ -107,7 +107,10 @@ subrequest_outcome outcome_of(error_code ec) {
 
 upstream_pool::upstream_pool(net::io_context& ioc, std::shared_ptr<address_table> table,
                              upstream_stats& stats)
-    : ioc_(ioc), table_(std::move(table)), stats_(stats) {
+    : ioc_(ioc),
+      table_(std::move(table)),
+      least_outstanding_(table_->cfg().balance == "least_outstanding"),
+      stats_(stats) {
     const auto& c = table_->cfg();
     host_header_ = c.port == 80 ? c.host : c.host + ":" + std::to_string(c.port);
 }
@@ -214,30 +217,30 @@ void upstream_pool::adopt(const address_table::list& list) {
     publish();
 }
 
-upstream_pool::address_pool* upstream_pool::pick(const address_pool* avoid) {
+std::shared_ptr<upstream_pool::address_pool> upstream_pool::pick(const address_pool* avoid) {
     const auto now = clock::now();
     const std::size_t n = pools_.size();
-    address_pool* chosen = nullptr;
-    address_pool* fallback = nullptr;  // `avoid`, when it is the only usable one
+    const std::shared_ptr<address_pool>* chosen = nullptr;
+    const std::shared_ptr<address_pool>* fallback = nullptr;  // `avoid`, if the only usable one
     std::size_t at = 0;
-    const bool least = cfg().balance == "least_outstanding";
+    const bool least = least_outstanding_;
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t k = (next_ + i) % n;
-        address_pool* ap = pools_[k].get();
+        const auto& ap = pools_[k];
         if (!address_table::usable(*ap->addr, now)) continue;
-        if (ap == avoid && n > 1) {
-            fallback = ap;
+        if (ap.get() == avoid && n > 1) {
+            fallback = &ap;
             continue;
         }
-        if (!chosen || (least && ap->outstanding < chosen->outstanding)) {
-            chosen = ap;
+        if (!chosen || (least && ap->outstanding < (*chosen)->outstanding)) {
+            chosen = &ap;
             at = k;
             if (!least) break;
         }
     }
-    if (!chosen) return fallback;
+    if (!chosen) return fallback ? *fallback : nullptr;
     next_ = at + 1;
-    return chosen;
+    return *chosen;
 }
 
 net::awaitable<error_code> upstream_pool::connect(tcp::socket& socket, const tcp::endpoint& to) {
@@ -247,11 +250,9 @@ net::awaitable<error_code> upstream_pool::connect(tcp::socket& socket, const tcp
 }
 
 net::awaitable<upstream_pool::conn_ptr> upstream_pool::acquire(
-    address_pool& ap, clock::time_point start, clock::time_point deadline, error_code& ec,
-    exchange_failure& why, bool& reused) {
-    std::shared_ptr<address_pool> home;
-    for (auto& p : pools_)
-        if (p.get() == &ap) home = p;
+    const std::shared_ptr<address_pool>& home, clock::time_point start, clock::time_point deadline,
+    error_code& ec, exchange_failure& why, bool& reused) {
+    address_pool& ap = *home;
     for (;;) {
         if (!ap.idle.empty()) {
             conn_ptr conn = std::move(ap.idle.back());  // the most recently used: warmest
@@ -396,7 +397,9 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
             count(subrequest_outcome::connect_error);
             co_return out;
         }
-        address_pool* ap = pick(avoid);
+        // Held: keeps the address's pool alive across a change of the list.
+        const std::shared_ptr<address_pool> home = pick(avoid);
+        address_pool* ap = home.get();
         if (!ap) {
             out.ec = lifecycle::errc::no_healthy_upstream;
             out.connect_failed = true;
@@ -404,14 +407,11 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
             count(subrequest_outcome::unavailable);
             co_return out;
         }
-        std::shared_ptr<address_pool> home;  // keeps it alive across a change of the list
-        for (auto& p : pools_)
-            if (p.get() == ap) home = p;
         ++ap->outstanding;
         error_code ec;
         exchange_failure why;
         bool reused = false;
-        conn_ptr conn = co_await acquire(*ap, start, deadline, ec, why, reused);
+        conn_ptr conn = co_await acquire(home, start, deadline, ec, why, reused);
         if (!conn) {
             --ap->outstanding;
             const bool cancelled = ec == net::error::operation_aborted;
@@ -617,7 +617,6 @@ net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next
             }
         }
         const std::size_t got = block_.size() - b.size;
-        received_ += got;
         if (parser_.is_done()) {
             done_ = true;
             finish(parser_.keep_alive());

@@ -104,9 +104,10 @@ private:
     void adopt(const address_table::list& list);
     // The address the next request goes to (balance), or null when none is usable; `avoid` is
     // passed over when another address is usable.
-    address_pool* pick(const address_pool* avoid);
+    std::shared_ptr<address_pool> pick(const address_pool* avoid);
     // A connection to `ap`: an idle one, a new one, or one freed within `deadline`.
-    net::awaitable<conn_ptr> acquire(address_pool& ap, std::chrono::steady_clock::time_point start,
+    net::awaitable<conn_ptr> acquire(const std::shared_ptr<address_pool>& ap,
+                                     std::chrono::steady_clock::time_point start,
                                      std::chrono::steady_clock::time_point deadline, error_code& ec,
                                      exchange_failure& why, bool& reused);
     net::awaitable<error_code> connect(tcp::socket& socket, const tcp::endpoint& to);
@@ -122,7 +123,8 @@ private:
 
     net::io_context& ioc_;
     std::shared_ptr<address_table> table_;
-    std::string host_header_;                           // "host" or "host:port"
+    bool least_outstanding_;   // balance: least_outstanding (else round_robin)
+    std::string host_header_;  // "host" or "host:port"
     std::vector<std::shared_ptr<address_pool>> pools_;  // the table's list, in its order
     std::uint64_t seen_version_ = ~std::uint64_t{0};
     std::size_t next_ = 0;  // round robin position
@@ -153,7 +155,6 @@ private:
     http::response_parser<http::buffer_body> parser_;
     std::string block_;
     std::optional<std::uint64_t> length_;
-    std::uint64_t received_ = 0;
     error_code pending_error_;  // met while filling a block: reported by the next call
     // A whole-exchange deadline (send()): no read goes past it, whatever read_timeout says.
     std::optional<std::chrono::steady_clock::time_point> until_;

@@ -3,6 +3,17 @@
 #include "lifecycle/errors.hpp"
 
 namespace edged::server {
+namespace {
+
+// How an exchange failed, as the handler API says it (fetch_result, stream_result).
+template <class Result>
+void report(Result& out, error_code ec, const exchange_failure& why) {
+    out.ec = ec;
+    out.timed_out = ec == net::error::timed_out || why.pool_timeout;
+    out.connect_failed = why.connect_failed;
+}
+
+}  // namespace
 
 upstream_set::upstream_set(net::io_context& ioc, const address_directory& addresses,
                            upstream_registry* stats, std::size_t thread) {
@@ -31,9 +42,7 @@ net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view ups
         co_return out;
     }
     auto r = co_await pool->send(std::move(req), max_body);
-    out.ec = r.ec;
-    out.timed_out = r.ec == net::error::timed_out || r.pool_timeout;
-    out.connect_failed = r.connect_failed;
+    report(out, r.ec, r);
     out.response = std::move(r.response);
     co_return out;
 }
@@ -52,9 +61,7 @@ net::awaitable<lifecycle::stream_result> upstream_set::open(std::string_view ups
     o.max_body = opts.max_body;
     o.block = opts.block;
     auto r = co_await pool->open(req, o);
-    out.ec = r.ec;
-    out.timed_out = r.ec == net::error::timed_out || r.pool_timeout;
-    out.connect_failed = r.connect_failed;
+    report(out, r.ec, r);
     out.unavailable = r.no_healthy;
     if (r.body) {
         out.head = r.body->head();
