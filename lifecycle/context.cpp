@@ -55,6 +55,7 @@ void context::reset() {
     peer_.clear();
     client_.clear();
     peer_trusted_ = false;
+    body_stream_.reset();
     last_upstream_.clear();
     upstream_time_ = {};
     subrequests_ = 0;

@@ -79,6 +79,11 @@ public:
     std::string_view client() const { return client_.empty() ? peer_ : client_; }
     // The peer is a trusted proxy: its X-Forwarded-* fields are believed (and passed on).
     bool peer_trusted() const { return peer_trusted_; }
+    // The request body as it arrives, for a handler that streams it
+    // (handler::streams_request_body); req.body() is then empty. Null when the body came whole
+    // (or there is none). Pull it while the handler runs: once the response is returned the
+    // source only answers with an error.
+    const std::shared_ptr<body_source>& body_stream() const { return body_stream_; }
     // The upstream of the request's last subrequest, and the time its subrequests took until
     // now (for the access log's upstream and upstream_us).
     std::string_view last_upstream() const { return last_upstream_; }
@@ -140,6 +145,7 @@ private:
     std::string peer_;              // a copy: the connection may be gone while tasks still run
     std::string client_;            // empty: the peer
     bool peer_trusted_ = false;
+    std::shared_ptr<body_source> body_stream_;
     std::string last_upstream_;
     std::chrono::nanoseconds upstream_time_{0};
     std::size_t subrequests_ = 0;

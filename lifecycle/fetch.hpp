@@ -35,12 +35,16 @@ struct stream_options {
     std::optional<std::uint64_t> max_body;  // a longer body ends with an error; none: no limit
     std::size_t block = 64 * 1024;          // the body is read this much at a time
     unsigned retries = 0;  // idempotent requests, before any response byte (see the README)
+    // The request body, streamed as it is pulled (instead of req.body()): sent with its length
+    // when it has one, else chunked. A request is not sent again once a block of it has gone.
+    std::shared_ptr<body_source> body;
 };
 struct stream_result {
     std::error_code ec;
     bool timed_out = false;
     bool connect_failed = false;
     bool unavailable = false;  // no healthy address (errc::no_healthy_upstream)
+    bool body_failed = false;  // the streamed request body failed (the client's side)
     boost::beast::http::response_header<> head;
     std::shared_ptr<body_source> body;  // set when ec is clear (ends at once when bodiless)
 };

@@ -23,6 +23,10 @@ public:
     virtual response handle(const request& req, context& ctx) = 0;
 
     virtual bool is_async() const { return false; }
+    // True for a handler that takes the request body as it arrives (ctx.body_stream()) instead
+    // of whole in req.body(): the server dispatches its requests once their head is read.
+    // Only asynchronous handlers may say so.
+    virtual bool streams_request_body() const { return false; }
     // For asynchronous handlers; the request and context outlive the coroutine.
     virtual boost::asio::awaitable<response> handle_async(const request& req, context& ctx) {
         co_return handle(req, ctx);

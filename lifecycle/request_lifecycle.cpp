@@ -129,6 +129,7 @@ void request_lifecycle::begin(const request_start& s) {
     ctx_.peer_.assign(s.peer);
     ctx_.client_.assign(s.client);
     ctx_.peer_trusted_ = s.peer_trusted;
+    ctx_.body_stream_ = s.body;
     if (s.route) {
         ctx_.route_ = s.route->name;
         ctx_.prefix_ = s.route->prefix;

@@ -74,6 +74,8 @@ struct request_start {
     std::string_view peer;                           // the connection's peer address
     std::string_view client;  // the client behind a trusted proxy, or empty (the peer)
     bool peer_trusted = false;
+    // The request body, when it is streamed to the handler (handler::streams_request_body).
+    std::shared_ptr<body_source> body;
     const route_binding* route = nullptr;      // null when no route matched
     const lifecycle_limits* limits = nullptr;  // without a route: the defaults (null: built-in)
     // The config the request started under (its route table, handlers, upstreams), kept until

@@ -8,6 +8,12 @@ namespace edged::server {
 route_dispatcher::route_dispatcher(lifecycle::runtime& rt, server_state& state)
     : runtime_(rt), state_(state) {}
 
+bool route_dispatcher::streams_body(std::string_view host, std::string_view path,
+                                    std::string_view method) const {
+    const auto match = gen_->shared->routes.match(host, path, method);
+    return match.matched && match.matched->streams_body();
+}
+
 std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const inbound& in) {
     const auto method = in.req.method_string();
     router::result match;
@@ -20,6 +26,7 @@ std::optional<lifecycle::response> route_dispatcher::begin(exchange& ex, const i
     start.traceparent = in.traceparent;
     start.method = method;
     start.peer = in.peer;
+    start.body = in.body;
     if (in.target) {
         start.path = in.target->path;
         start.query = in.target->query;

@@ -32,6 +32,8 @@ public:
     void use(thread_generation_ptr g) { gen_ = std::move(g); }
     const thread_generation_ptr& current() const { return gen_; }
 
+    bool streams_body(std::string_view host, std::string_view path,
+                      std::string_view method) const override;
     std::optional<lifecycle::response> begin(exchange& ex, const inbound& in) override;
     net::awaitable<lifecycle::response> respond_async(exchange& ex,
                                                       const lifecycle::request& req) override;

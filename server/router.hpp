@@ -36,6 +36,10 @@ struct route {
 
     const std::string& name() const { return binding.name; }
     bool matches_target(std::string_view host, std::string_view path) const;
+    // Its requests are dispatched once their head is read, the body streamed to the handler.
+    bool streams_body() const {
+        return handler->streams_request_body() && !(after && after->reads_request_body());
+    }
     bool allows(std::string_view method) const;
 };
 

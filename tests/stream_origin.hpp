@@ -8,8 +8,8 @@
 // Paths: GET /big?n=BYTES (Content-Length, pattern bytes), GET /events (chunked, one event per
 // release_event()), GET /endless (chunked, 16 KiB every 10 ms until the peer goes), /head (200,
 // Content-Length: 1234), /hints (103, then 200 "hinted"), /nocontent (204), /notmodified (304),
-// POST /upload (answers
-// "<bytes> <fnv1a64 hex>"), /who (answers its address), /fail (500).
+// POST /upload (answers "<bytes> <fnv1a64 hex>" of the body, sent with Content-Length or
+// chunked), /who (answers its address), /fail (500).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <list>
 #include <mutex>
 #include <stdexcept>
@@ -103,7 +104,9 @@ public:
     std::atomic<int> peer_closed{0};        // sends that failed: the peer closed the connection
     std::atomic<int> requests{0};
     std::atomic<int> connections{0};
-    std::atomic<std::uint64_t> sent{0};  // body bytes handed to the kernel
+    std::atomic<std::uint64_t> sent{0};           // body bytes handed to the kernel
+    std::atomic<std::uint64_t> body_received{0};  // request body bytes read, as they arrive
+    std::atomic<int> cut_bodies{0};               // request bodies the peer closed before their end
 
 private:
     void accept_loop() {
@@ -172,19 +175,52 @@ private:
             const std::string head = in.substr(0, end + 4);
             in.erase(0, end + 4);
             std::size_t length = 0;
+            bool chunked = false;
             for (std::size_t at = head.find("\r\n"); at != std::string::npos;
                  at = head.find("\r\n", at + 2)) {
                 std::string line = head.substr(at + 2, head.find("\r\n", at + 2) - at - 2);
                 for (auto& ch : line) ch = static_cast<char>(std::tolower(ch));
                 if (line.rfind("content-length:", 0) == 0) length = std::stoull(line.substr(15));
+                if (line.rfind("transfer-encoding:", 0) == 0 &&
+                    line.find("chunked") != std::string::npos)
+                    chunked = true;
             }
-            while (in.size() < length) {
+            const auto more = [&] {
                 ssize_t n = ::recv(c, buf, sizeof buf, 0);
-                if (n <= 0) return;
+                if (n <= 0) {
+                    ++cut_bodies;
+                    return false;
+                }
                 in.append(buf, static_cast<std::size_t>(n));
+                return true;
+            };
+            std::string body;
+            if (chunked) {
+                for (;;) {  // chunk-size CRLF data CRLF ..., "0" CRLF CRLF (no trailers)
+                    std::size_t eol;
+                    while ((eol = in.find("\r\n")) == std::string::npos)
+                        if (!more()) return;
+                    const std::size_t size = std::strtoull(in.c_str(), nullptr, 16);
+                    in.erase(0, eol + 2);
+                    while (in.size() < size + 2)
+                        if (!more()) return;
+                    body.append(in, 0, size);
+                    body_received += size;
+                    in.erase(0, size + 2);
+                    if (size == 0) break;
+                }
+            } else {
+                std::size_t counted = std::min(in.size(), length);
+                body_received += counted;
+                while (in.size() < length) {
+                    if (!more()) return;
+                    const std::size_t now = std::min(in.size(), length);
+                    body_received += now - counted;
+                    counted = now;
+                }
+                body = in.substr(0, length);
+                in.erase(0, length);
             }
-            const std::string body = in.substr(0, length);
-            in.erase(0, length);
             ++requests;
             const std::string method = head.substr(0, head.find(' '));
             const auto t0 = head.find(' ') + 1;

@@ -157,9 +157,10 @@ after_actions::after_actions(const std::vector<config::after_action>& actions) {
                     using T = std::decay_t<decltype(a)>;
                     if constexpr (std::is_same_v<T, config::http_action>)
                         actions_.push_back(std::make_unique<http_action>(a));
-                    else if constexpr (std::is_same_v<T, config::mirror_action>)
+                    else if constexpr (std::is_same_v<T, config::mirror_action>) {
                         actions_.push_back(std::make_unique<mirror_action>(a));
-                    else
+                        reads_body_ = true;
+                    } else
                         actions_.push_back(std::make_unique<log_action>(a));
                 },
                 actions[i]);

@@ -35,10 +35,15 @@ public:
                      const lifecycle::response& res,
                      std::chrono::microseconds handler_time) const override;
 
+    // Some action copies the request body (a mirror): the route's handler then gets the body
+    // whole, not streamed.
+    bool reads_request_body() const { return reads_body_; }
+
     struct action;  // one configured action (defined in the .cpp)
 
 private:
     std::vector<std::unique_ptr<action>> actions_;
+    bool reads_body_ = false;
 };
 
 }  // namespace edged::server

@@ -19,6 +19,7 @@ public:
                         const config::compress_config& cfg);
     boost::asio::awaitable<lifecycle::response> handle_async(const lifecycle::request& req,
                                                              lifecycle::context& ctx) override;
+    bool streams_request_body() const override { return inner_->streams_request_body(); }
 
 private:
     std::unique_ptr<lifecycle::handler> inner_;

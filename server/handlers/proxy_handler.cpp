@@ -17,7 +17,17 @@ net::awaitable<lifecycle::response> proxy_handler::handle_async(const lifecycle:
     if (cfg_.max_response_bytes > 0) opts.max_body = cfg_.max_response_bytes;
     opts.block = cfg_.buffer_bytes;
     opts.retries = cfg_.retries;
+    opts.body = ctx.body_stream();
     auto result = co_await ctx.open(cfg_.upstream, out, opts);
+    if (result.body_failed) {
+        // The client's body failed (over body_bytes, malformed, too slow, gone): the session
+        // answers for it; nothing the origin did.
+        lifecycle::log::event("proxy request body failed")
+            .str("upstream", cfg_.upstream)
+            .str("error", result.ec.message())
+            .debug();
+        co_return lifecycle::text_response(400, "bad request body\n");
+    }
     if (result.ec) {
         unsigned status = 502;
         if (result.timed_out)

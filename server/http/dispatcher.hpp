@@ -10,6 +10,7 @@
 // still run, under a budget counted from then.
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -37,7 +38,8 @@ struct exchange {
     std::uint32_t fields = 0;              // which fields it carries (log.access_fields, a mask)
     std::string method, path;              // for the access log (copied only when it is on)
     std::string query, host, user_agent, referer;  // likewise, when log.access_fields name them
-    std::size_t bytes_received = 0;                // the request body's bytes, likewise
+    std::size_t bytes_received =
+        0;  // the request body's bytes, likewise (a streamed one: the session)
 };
 
 // What the session hands over once a request (head and body) is complete.
@@ -50,10 +52,17 @@ struct inbound {
     std::string_view peer;         // the connection's peer address, as text
     net::ip::address peer_ip;      // the same
     std::chrono::steady_clock::time_point received;  // when the request head was complete
+    // The body as it arrives, when the route streams it (dispatcher::streams_body): req.body()
+    // is then empty.
+    std::shared_ptr<lifecycle::body_source> body = nullptr;
 };
 
 class dispatcher {
 public:
+    // The route this request goes to takes its body as it arrives: the session dispatches it at
+    // the end of its head, with inbound::body to pull from. Asked only of requests with a body.
+    virtual bool streams_body(std::string_view host, std::string_view path,
+                              std::string_view method) const = 0;
     // Routes the request and begins its lifecycle with everything it brings. Returns the
     // response, or nullopt when the route's handler is asynchronous: then await respond_async().
     virtual std::optional<lifecycle::response> begin(exchange& ex, const inbound& in) = 0;

@@ -70,6 +70,41 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+// The streamed request body as the handler sees it: each next() parses the next block out of
+// what the connection has buffered, reading the socket only when that holds none. Valid while
+// the handler runs; once its response is back (detach) a pull fails.
+class session::body_reader final : public lifecycle::body_source {
+public:
+    body_reader(session& s, std::optional<std::uint64_t> length)
+        : session_(&s), length_(length), block_(read_chunk, '\0') {}
+    std::optional<std::uint64_t> length() const override { return length_; }
+    net::awaitable<std::pair<std::error_code, std::string_view>> next() override {
+        if (!session_ || cancelled_) {
+            const std::pair<std::error_code, std::string_view> gone{
+                make_error_code(std::errc::operation_canceled), {}};
+            co_return gone;
+        }
+        auto got = co_await session_->pull_body(block_);
+        received_ += got.second.size();
+        co_return got;
+    }
+    void cancel() noexcept override {
+        cancelled_ = true;
+        if (!session_) return;
+        error_code ignored;
+        session_->socket_.cancel(ignored);  // a read in progress ends
+    }
+    void detach() { session_ = nullptr; }
+    std::uint64_t received() const { return received_; }
+
+private:
+    session* session_;
+    std::optional<std::uint64_t> length_;
+    std::string block_;
+    std::uint64_t received_ = 0;
+    bool cancelled_ = false;
+};
+
 session::session(session_host& host, tcp::socket socket, tcp::endpoint remote)
     : host_(host), socket_(std::move(socket)), remote_(remote) {
     host_.gate.enter();
@@ -85,6 +120,7 @@ session::session(session_host& host, tcp::socket socket, tcp::endpoint remote)
 }
 
 session::~session() {
+    if (reader_) reader_->detach();
     stream_.reset();  // holds an upstream connection of the generation its exchange pins
     // Exchanges never flushed end their lifecycles first (tasks they registered go to the
     // background, holding the gate themselves), then the session lets go of the gate.
@@ -267,15 +303,20 @@ session::parse_status session::try_parse() {
         if (!parse_header(header_len)) return parse_status::failed;
 
         auto& req = parser_->get();
+        bool continue_wanted = false;
         if (fields_.expect) {
             if (!iequals(trim_ows(*fields_.expect), "100-continue")) {
                 fail(417);
                 return parse_status::failed;
             }
             // Ask for the body only if it is not here yet and the client still waits for it.
-            if (!parser_->is_done() && in_.size() == 0 && req.version() >= 11)
-                out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+            continue_wanted = !parser_->is_done() && in_.size() == 0 && req.version() >= 11;
         }
+        if (!parser_->is_done() && wants_streamed_body()) {
+            continue_due_ = continue_wanted;  // sent when the handler first asks for the body
+            return parse_status::streamed;
+        }
+        if (continue_wanted) out_ += "HTTP/1.1 100 Continue\r\n\r\n";
     }
     if (parser_->is_done()) return parse_status::complete;
     if (in_.size() == 0) return parse_status::need_more;
@@ -291,12 +332,118 @@ session::parse_status session::try_parse() {
     return parser_->is_done() ? parse_status::complete : parse_status::need_more;
 }
 
+bool session::prepare_target() {
+    if (!target_ready_) {
+        target_ready_ = true;
+        target_ok_ = parse_target(current_request().target(), target_, path_storage_);
+        if (target_ok_)
+            req_host_ = normalise_host(target_.authority.empty() ? fields_.host : target_.authority,
+                                       host_storage_);
+    }
+    return target_ok_;
+}
+
+const lifecycle::request& session::current_request() const {
+    return body_parser_ ? streamed_req_ : parser_->get();
+}
+
+bool session::wants_streamed_body() {
+    // A malformed target is answered 400 once the body is in, as without streaming.
+    return prepare_target() &&
+           host_.dispatch.streams_body(req_host_, target_.path, parser_->get().method_string());
+}
+
+void session::begin_streamed_body() {
+    // The handler gets a copy of the head; the parser, with its state and limits (body_bytes),
+    // goes on as one that parses the body into the handler's blocks.
+    streamed_req_ = lifecycle::request(parser_->get().base());
+    body_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    index_fields(streamed_req_);
+    target_ready_ = false;  // parsed again from the copy
+    body_status_ = 0;
+    std::optional<std::uint64_t> length;
+    if (auto n = body_parser_->content_length()) length = *n;
+    reader_ = std::make_shared<body_reader>(*this, length);
+}
+
+net::awaitable<std::pair<std::error_code, std::string_view>> session::pull_body(
+    std::string& block) {
+    using result = std::pair<std::error_code, std::string_view>;
+    auto& p = *body_parser_;
+    for (;;) {
+        if (p.is_done()) {
+            set_phase(phase::handling, {});  // body_read no longer applies
+            const result end{};
+            co_return end;
+        }
+        if (in_.size() > 0) {
+            auto& b = p.get().body();
+            b.data = block.data();
+            b.size = block.size();
+            error_code ec;
+            const std::size_t used = p.put(in_.data(), ec);
+            in_.consume(used);
+            const std::size_t got = block.size() - b.size;
+            if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
+            if (ec) {
+                body_status_ = ec == http::error::body_limit ? 413 : 400;
+                const result failed{ec, {}};
+                co_return failed;
+            }
+            if (got > 0) {
+                const result some{{}, std::string_view(block.data(), got)};
+                co_return some;
+            }
+            if (p.is_done() || (used > 0 && in_.size() > 0)) continue;
+        }
+        // Nothing buffered holds body bytes: read, after the 100 Continue the client awaits.
+        if (continue_due_) {
+            continue_due_ = false;
+            static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [wec, wn] = co_await net::async_write(socket_, net::buffer(go_on), token);
+            if (wec) {
+                const result failed{wec, {}};
+                co_return failed;
+            }
+        }
+        error_code rec;
+        std::size_t n = 0;
+        if (!timed_out_)
+            std::tie(rec, n) = co_await socket_.async_read_some(in_.prepare(read_chunk), token);
+        if (timed_out_) {
+            body_status_ = 408;
+            const result late{error_code(net::error::timed_out), {}};
+            co_return late;
+        }
+        if (rec) {
+            // The client went away, or the handler was cancelled (its timeout, shutdown).
+            if (rec != net::error::operation_aborted) body_status_ = 400;
+            const result failed{rec, {}};
+            co_return failed;
+        }
+        ++host_.reads;
+        in_.commit(n);
+    }
+}
+
+void session::settle_streamed_body(lifecycle::response& res) {
+    if (!reader_) return;
+    reader_->detach();
+    exchanges_[batch_].bytes_received = reader_->received();
+    reader_.reset();
+    // A body that failed answers for itself (the handler's answer, and any upstream stream it
+    // holds, is dropped); a body not read to its end leaves no way to find the next request.
+    if (body_status_ != 0) res = error_response(body_status_);
+    if (!body_parser_->is_done()) {
+        res.close = true;
+        linger_after_write_ = true;
+    }
+}
+
 bool session::dispatch() {
-    auto& req = parser_->get();
-    const bool target_ok = parse_target(req.target(), target_, path_storage_);
-    if (target_ok)
-        req_host_ = normalise_host(target_.authority.empty() ? fields_.host : target_.authority,
-                                   host_storage_);
+    auto& req = current_request();
+    const bool target_ok = prepare_target();
     if (batch_ == exchanges_.size()) exchanges_.emplace_back();
     exchange& ex = exchanges_[batch_];
     const inbound in{req,
@@ -306,25 +453,29 @@ bool session::dispatch() {
                      fields_.traceparent,
                      remote_address(),
                      remote_.address(),
-                     request_started_};
+                     request_started_,
+                     reader_};
     auto res = host_.dispatch.begin(ex, in);
     if (!res) return true;  // run() awaits respond_async()
+    settle_streamed_body(*res);
     append(*res);
     return false;
 }
 
 net::awaitable<void> session::respond_async() {
-    set_phase(phase::handling, {});
-    auto res = co_await host_.dispatch.respond_async(exchanges_[batch_], parser_->get());
+    if (!reader_) set_phase(phase::handling, {});  // a streamed body keeps body_read until its end
+    auto res = co_await host_.dispatch.respond_async(exchanges_[batch_], current_request());
+    settle_streamed_body(res);
     append(res);
 }
 
 void session::append(const lifecycle::response& res) {
-    auto& req = parser_->get();
+    auto& req = current_request();
     exchange& ex = exchanges_[batch_++];
     // (The parser's keep_alive() is what req.keep_alive() would say, without a field lookup.)
+    const bool keep_alive = body_parser_ ? body_parser_->keep_alive() : parser_->keep_alive();
     const bool close =
-        ex.close || res.close || !parser_->keep_alive() || shutting_down_ || host_.shutting_down;
+        ex.close || res.close || !keep_alive || shutting_down_ || host_.shutting_down;
     response_meta meta;
     meta.head = req.method() == http::verb::head;
     meta.close = close;
@@ -347,7 +498,9 @@ void session::append(const lifecycle::response& res) {
     if (meta.close) close_after_write_ = true;
 
     parser_.reset();
+    body_parser_.reset();
     header_done_ = false;
+    target_ready_ = false;
 }
 
 std::string_view session::remote_address() {
@@ -512,7 +665,9 @@ net::awaitable<void> session::linger() {
 
 net::awaitable<void> session::reject_and_close(unsigned status) {
     parser_.reset();
+    body_parser_.reset();
     header_done_ = false;
+    target_ready_ = false;
     response_meta meta;
     meta.close = true;
     meta.date = host_.date.now();
@@ -559,10 +714,20 @@ net::awaitable<void> session::run() {
             co_await reject_and_close(error_status_);
             break;
         }
-        if (st == parse_status::complete) {
+        if (st == parse_status::complete || st == parse_status::streamed) {
+            if (st == parse_status::streamed) {
+                // The responses before it leave first: the 100 Continue and the body's reads
+                // go straight to the socket. The body must arrive within body_read.
+                if (!out_.empty() && !co_await flush()) break;
+                begin_streamed_body();
+                set_phase(phase::body, cfg.timeouts.body_read);
+            }
             if (dispatch()) co_await respond_async();
             if (stream_) {
-                if (!co_await stream_body() || close_after_write_) break;
+                if (!co_await stream_body() || close_after_write_) {
+                    if (linger_after_write_) co_await linger();
+                    break;
+                }
                 continue;
             }
             // Pipelined requests already here join the batch, up to pipeline_depth.
@@ -581,7 +746,7 @@ net::awaitable<void> session::run() {
             if (close_after_write_) {
                 // Linger only where the client may still be sending (pipelined bytes we
                 // will not answer); a clean Connection: close just closes.
-                if (in_.size() > 0) co_await linger();
+                if (in_.size() > 0 || linger_after_write_) co_await linger();
                 break;
             }
             continue;

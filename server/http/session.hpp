@@ -5,7 +5,11 @@
 // Responsibilities and invariants:
 // - It speaks HTTP only. A complete request goes to the thread's dispatcher (dispatcher.hpp),
 //   which routes it and drives its lifecycle; the session serialises the response it gets back
-//   and tells the dispatcher when the batch has left.
+//   and tells the dispatcher when the batch has left. A request whose route streams its body
+//   (a proxy) goes at the end of its head instead: the handler pulls the body through
+//   body_reader, each block read from the socket as it asks (back-pressure), under body_read;
+//   a body that fails (over body_bytes, bad framing, too slow) answers 413/400/408 in place of
+//   the handler's response, and a body left unread closes the connection after the response.
 // - At most one write is in flight; responses leave in request order. Pipelined requests already
 //   buffered are answered in batches of up to `pipeline_depth` responses per write.
 // - Timeouts are enforced by the owning thread's sweep (on_tick), which compares the deadline of
@@ -53,7 +57,9 @@ public:
     void close_now();
 
 private:
-    enum class parse_status { complete, need_more, failed };
+    // streamed: the head of a request whose route takes its body as it arrives.
+    enum class parse_status { complete, need_more, failed, streamed };
+    class body_reader;  // the streamed request body, as the handler pulls it (session.cpp)
 
     net::awaitable<void> run();
     parse_status try_parse();
@@ -64,6 +70,21 @@ private:
     // Hands the parsed request to the dispatcher; the response of a synchronous handler is
     // appended at once. True when the handler is asynchronous (the caller awaits respond_async).
     bool dispatch();
+    // Parses the target and normalises the host (once per request); false: malformed.
+    bool prepare_target();
+    // The request's route streams its body (asked only when a body is coming).
+    bool wants_streamed_body();
+    // At the end of a streamed request's head: the parser becomes one that parses into the
+    // handler's blocks, and the body a source for the handler (inbound::body).
+    void begin_streamed_body();
+    // The next block of the streamed request body, parsed into `block`; an empty block is the
+    // end. Reads the socket only when the buffered bytes hold no body.
+    net::awaitable<std::pair<std::error_code, std::string_view>> pull_body(std::string& block);
+    // The handler has answered a streamed request: the body source lets go of the session, a
+    // failed body replaces the answer (413, 400, 408) and an unread one closes the connection.
+    void settle_streamed_body(lifecycle::response& res);
+    // The request being answered: the head given to the handler.
+    const lifecycle::request& current_request() const;
     net::awaitable<void> respond_async();
     // Appends the current exchange's response to the output buffer and ends the request.
     void append(const lifecycle::response& res);
@@ -108,6 +129,16 @@ private:
     tcp::socket socket_;
     beast::flat_buffer in_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    // A streamed request body: its parser (holding the head parser_ had), a copy of the head
+    // for the handler, the source the handler pulls, and the status a failed body answers.
+    std::optional<http::request_parser<http::buffer_body>> body_parser_;
+    lifecycle::request streamed_req_;
+    std::shared_ptr<body_reader> reader_;
+    unsigned body_status_ = 0;
+    bool continue_due_ = false;        // 100 Continue is owed before the first body read
+    bool linger_after_write_ = false;  // the client may still be sending a body we left unread
+    bool target_ok_ = false;           // prepare_target() found the target well-formed
+    bool target_ready_ = false;        // prepare_target() ran for this request
     // The fields the session itself looks at, found in one pass when the header is parsed
     // (views into parser_'s fields).
     struct header_fields {

@@ -177,7 +177,10 @@ net::awaitable<void> job_worker::run(std::shared_ptr<local_job> job) {
     upstream_pool* pool = upstreams_.find(job->upstream);
     upstream_result r;
     if (ours && job->cancel_reason.empty() && pool) {
-        send_options opts{job->timeout, job->request_id, job->trace_id};
+        send_options opts;
+        opts.timeout = job->timeout;
+        opts.request_id = job->request_id;
+        opts.trace_id = job->trace_id;
         auto exchange = pool->send(std::move(job->request), job->max_response_bytes, opts);
         auto bound = net::bind_cancellation_slot(job->cancel.slot(), net::use_awaitable);
         r = co_await net::co_spawn(ioc_, std::move(exchange), bound);

@@ -1,5 +1,8 @@
 #include "server/upstream/upstream_pool.hpp"
 
+#include <array>
+#include <charconv>
+
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -365,6 +368,18 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, const
         append_traceparent(out, ctx->trace_id(), gen(), gen(), gen());
         out += "\r\n";
     }
+    if (opts.body) {
+        // Streamed: the body follows as it is pulled (send_body), with the length the client
+        // announced, else chunked.
+        if (auto len = opts.body->length()) {
+            out += "Content-Length: ";
+            out += std::to_string(*len);
+            out += "\r\n\r\n";
+        } else {
+            out += "Transfer-Encoding: chunked\r\n\r\n";
+        }
+        return;
+    }
     const auto& body = req.body();
     if (!body.empty() || announces_empty_body(req.method())) {
         out += "Content-Length: ";
@@ -373,6 +388,42 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, const
     }
     out += "\r\n";
     out += body;
+}
+
+net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
+                                                    lifecycle::body_source& body, bool& pulled,
+                                                    bool& caller_failed) {
+    const bool chunked = !body.length();
+    for (;;) {
+        // The wait for the next block is the client's (its body_read timeout); each write to
+        // the origin is bounded by read_timeout, the idle-between-bytes limit.
+        auto [bec, block] = co_await body.next();
+        if (bec) {
+            caller_failed = true;
+            co_return bec;
+        }
+        pulled = true;
+        if (block.empty() && !chunked) co_return error_code{};
+        char size[24];
+        std::size_t size_len = 0;
+        if (chunked) {
+            // chunk = chunk-size CRLF chunk-data CRLF; the last one is "0" CRLF CRLF.
+            auto [end, tc] = std::to_chars(size, size + sizeof size - 2, block.size(), 16);
+            *end++ = '\r';
+            *end++ = '\n';
+            size_len = static_cast<std::size_t>(end - size);
+        }
+        static constexpr char crlf[] = "\r\n";
+        std::array<net::const_buffer, 3> parts{net::buffer(size, size_len), net::buffer(block),
+                                               net::buffer(crlf, chunked ? 2 : 0)};
+        arm(conn, clock::now() + cfg().read_timeout);
+        auto [wec, wn] = co_await net::async_write(conn->socket, parts, token);
+        const bool expired = conn->timed_out;
+        disarm(*conn);
+        if (expired) co_return net::error::timed_out;
+        if (wec) co_return wec;
+        if (block.empty()) co_return error_code{};  // the last chunk
+    }
 }
 
 net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::string_body>& req,
@@ -409,6 +460,7 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         }
         ++ap->outstanding;
         error_code ec;
+        bool body_pulled = false, caller_failed = false;
         exchange_failure why;
         bool reused = false;
         conn_ptr conn = co_await acquire(home, start, deadline, ec, why, reused);
@@ -448,8 +500,14 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         };
         prepare(body->parser_);
         arm(conn, deadline);
-        if (auto [wec, wn] = co_await net::async_write(conn->socket, net::buffer(wire), token);
-            wec) {
+        auto [wec, wn] = co_await net::async_write(conn->socket, net::buffer(wire), token);
+        if (!wec && !conn->timed_out && opts.body) {
+            disarm(*conn);
+            wec = co_await send_body(conn, *opts.body, body_pulled, caller_failed);
+            // The origin answers once it has the body: the wait for the head runs from here.
+            if (!wec) arm(conn, clock::now() + opts.timeout.value_or(cfg().timeout));
+        }
+        if (wec) {
             ec = wec;
         } else if (conn->timed_out) {
             ec = net::error::timed_out;  // expired between the write and the read
@@ -476,6 +534,18 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
             body->conn_ = nullptr;
             release(std::move(conn), false);
             body.reset();
+            if (caller_failed) {
+                // The client's body failed (cut, over body_bytes, too slow): not the origin's
+                // fault, and nothing to send again.
+                out.ec = ec;
+                out.body_failed = true;
+                count(subrequest_outcome::cancelled);
+                co_return out;
+            }
+            if (body_pulled) {  // that body is gone: the request cannot be sent again
+                retries_left = 0;
+                stale_retry = false;
+            }
             const auto o = outcome_of(ec);
             if (o == subrequest_outcome::error || o == subrequest_outcome::timeout) {
                 if (nothing_back && reused && stale_retry && o == subrequest_outcome::error) {

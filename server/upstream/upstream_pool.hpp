@@ -40,6 +40,7 @@ struct exchange_failure {
     bool connect_failed = false;  // the failure happened before the request was sent
     bool pool_timeout = false;    // timed out waiting for a free connection (max_connections)
     bool no_healthy = false;      // every address is ejected or failed its health check
+    bool body_failed = false;     // the streamed request body (the caller's side) failed
 };
 
 struct upstream_result : exchange_failure {
@@ -62,6 +63,8 @@ struct send_options {
     unsigned retries = 0;                   // idempotent methods only
     std::optional<std::uint64_t> max_body;  // a longer body fails (too_large); none: no limit
     std::size_t block = 64 * 1024;          // a streamed body is read this much at a time
+    // The request body, pulled block by block and sent as it comes (instead of req.body()).
+    std::shared_ptr<lifecycle::body_source> body;
 };
 
 // One pooled connection to one address.
@@ -118,8 +121,14 @@ private:
     void count(subrequest_outcome o);
     // Writes the request line and headers for `req` (as sent: Host, X-Request-Id and traceparent
     // set here, hop-by-hop headers dropped, Content-Length computed) followed by the body.
+    // With a streamed body (opts.body) only the head, framed for the body to follow.
     void serialise(const http::request<http::string_body>& req, const send_options& opts,
                    std::string& out) const;
+    // Pulls the streamed request body and writes it to `conn` (chunked when it has no length).
+    // `pulled`: a block was taken (the request cannot be sent again); `caller_failed`: the
+    // source failed (the client's side), not the origin.
+    net::awaitable<error_code> send_body(const conn_ptr& conn, lifecycle::body_source& body,
+                                         bool& pulled, bool& caller_failed);
 
     net::io_context& ioc_;
     std::shared_ptr<address_table> table_;

@@ -60,9 +60,11 @@ net::awaitable<lifecycle::stream_result> upstream_set::open(std::string_view ups
     o.retries = opts.retries;
     o.max_body = opts.max_body;
     o.block = opts.block;
+    o.body = std::move(opts.body);
     auto r = co_await pool->open(req, o);
     report(out, r.ec, r);
     out.unavailable = r.no_healthy;
+    out.body_failed = r.body_failed;
     if (r.body) {
         out.head = r.body->head();
         out.body = std::move(r.body);

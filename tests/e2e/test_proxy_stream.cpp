@@ -240,7 +240,29 @@ TEST_CASE("streaming proxy: HEAD, 204 and 304 end at the head on a reusable conn
     CHECK(origin.requests == 5);
 }
 
-TEST_CASE("streaming proxy: a request body of several MiB arrives intact, over body_bytes 413",
+// "<bytes> <fnv1a64 hex>", as /api/upload answers for `body`.
+std::string upload_digest(const std::string& body) {
+    char want[40];
+    std::snprintf(want, sizeof want, "%zu %016llx", body.size(),
+                  static_cast<unsigned long long>(fnv1a(fnv_basis, body)));
+    return want;
+}
+
+// `body` as chunks of at most `size` bytes, with the last chunk.
+std::string chunked(const std::string& body, std::size_t size) {
+    std::string out;
+    char line[24];
+    for (std::size_t at = 0; at < body.size(); at += size) {
+        const std::size_t n = std::min(size, body.size() - at);
+        std::snprintf(line, sizeof line, "%zx\r\n", n);
+        out += line;
+        out.append(body, at, n);
+        out += "\r\n";
+    }
+    return out + "0\r\n\r\n";
+}
+
+TEST_CASE("streaming proxy: a request body streams to the origin as it arrives, intact",
           "[e2e][proxy][stream]") {
     stream_origin origin;
     process edged(
@@ -249,26 +271,96 @@ TEST_CASE("streaming proxy: a request body of several MiB arrives intact, over b
                       stream_config(origin.port(), "", "", ", limits: { body_bytes: 8MiB }"))});
     auto ports = wait_ports(edged);
     const std::string body = pattern(0, 6 * 1024 * 1024);
+    raw_client c(ports.port, 20s);
+    // With a length: the origin reads the first part while the client still holds the rest.
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n");
+    c.send(std::string_view(body).substr(0, 2 * 1024 * 1024));
+    CHECK(eventually([&] { return origin.body_received.load() >= 1024 * 1024; }, 10s));
+    c.send(std::string_view(body).substr(2 * 1024 * 1024));
+    auto r = c.read();
+    CHECK(r.result_int() == 200);
+    CHECK(r.body() == upload_digest(body));
+    // Chunked, on the same connection (it stays usable after a streamed body).
+    const std::string second = pattern(7, 3 * 1024 * 1024 + 5);
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           chunked(second, 50000));
+    r = c.read();
+    CHECK(r.result_int() == 200);
+    CHECK(r.body() == upload_digest(second));
+    // Pipelined behind a GET and followed by one: answered in order.
+    const std::string small = pattern(3, 1000);
+    c.send(get_request("/api/who") + "POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+           std::to_string(small.size()) + "\r\n\r\n" + small + get_request("/api/head"));
+    CHECK(c.read().body() == "127.0.0.1");
+    CHECK(c.read().body() == upload_digest(small));
+    CHECK(c.read().body().size() == 1234);
+    // Expect: 100-continue: the body is asked for, then sent.
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: " +
+           std::to_string(small.size()) + "\r\n\r\n");
+    CHECK(c.read().result_int() == 100);
+    c.send(small);
+    r = c.read();
+    CHECK(r.result_int() == 200);
+    CHECK(r.body() == upload_digest(small));
+    CHECK(origin.connections.load() == 1);  // every body went over one pooled connection
+}
+
+TEST_CASE("streaming proxy: a request body over body_bytes is cut with 413, upstream closed",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("stream-upload-limit.yaml",
+                      stream_config(origin.port(), "", "", ", limits: { body_bytes: 1MiB }"))});
+    auto ports = wait_ports(edged);
     {
+        // A Content-Length over the limit is refused before anything goes upstream.
         raw_client c(ports.port, 20s);
         c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n");
-        c.send(body);
+               std::to_string(2 * 1024 * 1024) + "\r\n\r\n");
         auto r = c.read();
-        CHECK(r.result_int() == 200);
-        char want[40];
-        std::snprintf(want, sizeof want, "%zu %016llx", body.size(),
-                      static_cast<unsigned long long>(fnv1a(fnv_basis, body)));
-        CHECK(r.body() == want);
+        CHECK(r.result_int() == 413);
+        CHECK(r[http::field::connection] == "close");
+        CHECK(origin.requests.load() == 0);
+        CHECK(origin.connections.load() == 0);
     }
-    const int before = origin.requests;
+    // A chunked body that grows past it has partly gone upstream: cut there, and that
+    // connection is closed (the origin sees its body end early), never pooled.
     raw_client c(ports.port, 20s);
-    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-           std::to_string(9 * 1024 * 1024) + "\r\n\r\n");
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const std::string big = chunked(pattern(0, 1024 * 1024 + 64 * 1024), 16 * 1024);
+    c.send(std::string_view(big).substr(0, big.size() - 5));  // without the last chunk
     auto r = c.read();
     CHECK(r.result_int() == 413);
     CHECK(r[http::field::connection] == "close");
-    CHECK(origin.requests == before);  // refused before anything went upstream
+    CHECK(eventually([&] { return origin.cut_bodies.load() == 1; }, 10s));
+    CHECK(origin.body_received.load() > 0);
+    CHECK(origin.requests.load() == 0);
+    CHECK(eventually([&] {
+        auto u = admin_stats(ports.admin).at("upstreams").at("origin");
+        return u.at("cancelled") == 1 && u.at("connections_idle") == 0 &&
+               u.at("connections_active") == 0;
+    }));
+}
+
+TEST_CASE("streaming proxy: a request body slower than body_read gets 408, upstream closed",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("stream-upload-slow.yaml",
+                      stream_config(origin.port(), "", "", ", timeouts: { body_read: 1s }"))});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 20s);
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+           std::string(10, 'a'));
+    CHECK(eventually([&] { return origin.body_received.load() == 10; }, 10s));
+    auto r = c.read();  // the client sends nothing more
+    CHECK(r.result_int() == 408);
+    CHECK(r[http::field::connection] == "close");
+    CHECK(eventually([&] { return origin.cut_bodies.load() == 1; }, 10s));
+    CHECK(origin.requests.load() == 0);
 }
 
 TEST_CASE("upstream with two addresses: spread, ejection without failures, return, DNS changes",
