@@ -8,6 +8,7 @@
 // Paths: GET /big?n=BYTES (Content-Length, pattern bytes), GET /events (chunked, one event per
 // release_event()), GET /endless (chunked, 16 KiB every 10 ms until the peer goes), /head (200,
 // Content-Length: 1234), /hints (103, then 200 "hinted"), /nocontent (204), /notmodified (304),
+// /upgrade (101 unasked, then a WebSocket frame),
 // POST /upload (answers "<bytes> <fnv1a64 hex>" of the body, sent with Content-Length or
 // chunked), /who (answers its address), /fail (500).
 
@@ -289,6 +290,11 @@ private:
                             "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
                             "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhinted");
         if (target == "/api/nocontent") return send_all(c, "HTTP/1.1 204 No Content\r\n\r\n");
+        if (target == "/api/upgrade")  // switches protocols unasked, then speaks something else
+            return send_all(c,
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\n\r\n\x81\x05hello") &&
+                   false;
         if (target == "/api/notmodified")
             return send_all(c, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n");
         if (target == "/api/upload") {

@@ -48,6 +48,17 @@ net::awaitable<lifecycle::response> proxy_handler::handle_async(const lifecycle:
             text = "too many subrequests\n";
         co_return lifecycle::text_response(status, text);
     }
+    if (result.head.result_int() == 101) {
+        // edged does not pass upgrades on (Upgrade is hop-by-hop and never forwarded), so a 101
+        // is an origin that switched protocols unasked: what follows is not HTTP. Its
+        // connection is closed (never pooled); the client gets a plain 502.
+        lifecycle::log::event("proxy failed")
+            .str("upstream", cfg_.upstream)
+            .str("error", "the origin switched protocols (101) unasked")
+            .unum("status", 502)
+            .warn();
+        co_return lifecycle::text_response(502, "bad gateway\n");
+    }
     lifecycle::response res;
     res.status = result.head.result_int();
     for (const auto& f : result.head) {

@@ -27,6 +27,8 @@ constexpr std::size_t linger_bytes = 256 * 1024;
 // The most a first write may carry and still go out at once with Nagle's algorithm on: one
 // segment on any path edged is likely to serve (IPv6 minimum MTU 1280 less headers).
 constexpr std::size_t one_segment = 1200;
+// Empty lines skipped before a request line (RFC 9112 §2.2 asks for at least one).
+constexpr unsigned max_blank_lines = 8;
 
 // Where a request header ends, and whether a line in it is folded.
 struct header_scan {
@@ -66,6 +68,17 @@ bool well_formed_version(const beast::flat_buffer& in) {
 
 bool iequals(std::string_view a, std::string_view b) {
     return beast::iequals(a, b);
+}
+
+// A field name of letters, digits and '-' only. Others (an underscore, a dot) are valid tokens,
+// but a backend that maps '-' and '_' to one (CGI, PHP, many frameworks) could read
+// "Content_Length" or "Transfer_Encoding" as a framing header the proxy never saw as one.
+bool plain_name(std::string_view name) {
+    for (char c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-'))
+            return false;
+    return true;
 }
 
 }  // namespace
@@ -237,6 +250,17 @@ bool session::parse_header(std::size_t header_len) {
         fail(400);
         return false;
     }
+    // One Content-Length with one value. RFC 9112 §6.3 lets a recipient accept a list of equal
+    // values ("5, 5") or repeated equal fields; a proxy that passes them on, or a backend that
+    // reads only the first or last, is where request smuggling starts: refused (Beast itself
+    // refuses differing values).
+    if (fields_.content_lengths > 1 || fields_.content_length_list) {
+        fail(400);
+        return false;
+    }
+    // Field names with an underscore or another character outside [A-Za-z0-9-] are dropped,
+    // as nginx does (ignore_invalid_headers): no handler, after-action or upstream sees them.
+    if (fields_.odd_names > 0) drop_odd_fields(req);
     // Transfer-Encoding: only a single "chunked" is accepted; anything else cannot be framed
     // safely (RFC 9112 §6.1). Beast already refuses it together with Content-Length.
     if (fields_.transfer_encodings > 0 &&
@@ -261,8 +285,15 @@ void session::index_fields(const http::request<http::string_body>& req) {
             case http::field::expect:
                 if (!fields_.expect) fields_.expect = f.value();
                 break;
+            case http::field::content_length:
+                ++fields_.content_lengths;
+                if (f.value().find(',') != std::string_view::npos)
+                    fields_.content_length_list = true;
+                break;
             case http::field::unknown:
-                if (iequals(f.name_string(), "x-request-id")) {
+                if (!plain_name(f.name_string())) {
+                    ++fields_.odd_names;
+                } else if (iequals(f.name_string(), "x-request-id")) {
                     if (fields_.request_ids++ == 0) fields_.request_id = f.value();
                 } else if (iequals(f.name_string(), "traceparent")) {
                     if (fields_.traceparent.empty()) fields_.traceparent = f.value();
@@ -274,11 +305,33 @@ void session::index_fields(const http::request<http::string_body>& req) {
     }
 }
 
+void session::drop_odd_fields(http::request<http::string_body>& req) {
+    for (auto it = req.begin(); it != req.end();) {
+        if (it->name() == http::field::unknown && !plain_name(it->name_string())) {
+            lifecycle::log::event("header field dropped")
+                .str("name", it->name_string())
+                .str("remote", remote_address())
+                .debug();
+            it = req.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    fields_.odd_names = 0;
+}
+
 session::parse_status session::try_parse() {
     const auto& limits = host_.cfg.limits;
     if (!header_done_) {
-        // Skip empty lines before a request line (RFC 9112 §2.2).
-        while (in_.size() >= 2 && std::memcmp(in_.data().data(), "\r\n", 2) == 0) in_.consume(2);
+        // Skip empty lines before a request line (RFC 9112 §2.2), a few: a client that sends
+        // nothing else would otherwise keep the connection open past every timeout.
+        while (in_.size() >= 2 && std::memcmp(in_.data().data(), "\r\n", 2) == 0) {
+            if (++blank_lines_ > max_blank_lines) {
+                fail(400);
+                return parse_status::failed;
+            }
+            in_.consume(2);
+        }
         if (in_.size() == 0) return parse_status::need_more;
         std::string_view data(static_cast<const char*>(in_.data().data()),
                               std::min(in_.size(), limits.header_bytes + 4));
@@ -324,12 +377,31 @@ session::parse_status session::try_parse() {
     error_code ec;
     std::size_t used = parser_->put(in_.data(), ec);
     in_.consume(used);
-    if (ec == http::error::need_more) return parse_status::need_more;
+    if (ec == http::error::need_more) {
+        if (chunk_framing_broken(!parser_->get().body().empty())) {
+            fail(400);
+            return parse_status::failed;
+        }
+        return parse_status::need_more;
+    }
     if (ec) {
         fail(ec == http::error::body_limit ? 413 : 400);
         return parse_status::failed;
     }
     return parser_->is_done() ? parse_status::complete : parse_status::need_more;
+}
+
+bool session::chunk_framing_broken(bool had_data) const {
+    if (fields_.transfer_encodings == 0 || in_.size() == 0) return false;
+    // What the parser left unconsumed is a chunk line (or the trailer) it waits to see whole.
+    // Bounded like a header: a line that never ends would otherwise grow the buffer until the
+    // body_read timeout.
+    if (in_.size() >= host_.cfg.limits.header_bytes) return true;
+    // After chunk data comes CRLF (RFC 9112 §7.1): Beast checks it only once four bytes are
+    // here, so a client that sent one or two wrong bytes and waits is refused now, not at the
+    // timeout.
+    const auto* p = static_cast<const char*>(in_.data().data());
+    return had_data && !(p[0] == '\r' && (in_.size() < 2 || p[1] == '\n'));
 }
 
 bool session::prepare_target() {
@@ -362,6 +434,7 @@ void session::begin_streamed_body() {
     index_fields(streamed_req_);
     target_ready_ = false;  // parsed again from the copy
     body_status_ = 0;
+    received_any_ = false;
     std::optional<std::uint64_t> length;
     if (auto n = body_parser_->content_length()) length = *n;
     reader_ = std::make_shared<body_reader>(*this, length);
@@ -385,6 +458,8 @@ net::awaitable<std::pair<std::error_code, std::string_view>> session::pull_body(
             const std::size_t used = p.put(in_.data(), ec);
             in_.consume(used);
             const std::size_t got = block.size() - b.size;
+            if (ec == http::error::need_more && chunk_framing_broken(received_any_))
+                ec = http::error::bad_chunk;
             if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
             if (ec) {
                 body_status_ = ec == http::error::body_limit ? 413 : 400;
@@ -392,6 +467,7 @@ net::awaitable<std::pair<std::error_code, std::string_view>> session::pull_body(
                 co_return failed;
             }
             if (got > 0) {
+                received_any_ = true;
                 const result some{{}, std::string_view(block.data(), got)};
                 co_return some;
             }
@@ -501,6 +577,7 @@ void session::append(const lifecycle::response& res) {
     body_parser_.reset();
     header_done_ = false;
     target_ready_ = false;
+    blank_lines_ = 0;
 }
 
 std::string_view session::remote_address() {

@@ -66,6 +66,12 @@ private:
     bool parse_header(std::size_t header_len);
     // Fills fields_ from the parsed header.
     void index_fields(const http::request<http::string_body>& req);
+    // A chunked body's framing is broken in what the parser left unconsumed after need_more
+    // (`had_data`: chunk data came before it): a chunk line past header_bytes, or chunk data not
+    // followed by CRLF.
+    bool chunk_framing_broken(bool had_data) const;
+    // Drops the fields fields_.odd_names counted (see parse_header).
+    void drop_odd_fields(http::request<http::string_body>& req);
     void fail(unsigned status);
     // Hands the parsed request to the dispatcher; the response of a synchronous handler is
     // appended at once. True when the handler is asynchronous (the caller awaits respond_async).
@@ -135,6 +141,7 @@ private:
     lifecycle::request streamed_req_;
     std::shared_ptr<body_reader> reader_;
     unsigned body_status_ = 0;
+    bool received_any_ = false;        // a block of the streamed body has been parsed
     bool continue_due_ = false;        // 100 Continue is owed before the first body read
     bool linger_after_write_ = false;  // the client may still be sending a body we left unread
     bool target_ok_ = false;           // prepare_target() found the target well-formed
@@ -145,9 +152,13 @@ private:
         std::string_view host, transfer_encoding, request_id, traceparent;  // the first of each
         std::optional<std::string_view> expect;
         unsigned hosts = 0, transfer_encodings = 0, request_ids = 0;
+        unsigned content_lengths = 0;
+        bool content_length_list = false;  // a Content-Length value with a comma
+        unsigned odd_names = 0;            // names of other than letters, digits and '-' (dropped)
     };
     header_fields fields_;
     bool header_done_ = false;
+    unsigned blank_lines_ = 0;   // empty lines skipped before this request line
     unsigned error_status_ = 0;  // set by try_parse when it fails
     std::string out_;            // serialised responses waiting for the next write
     bool close_after_write_ = false;

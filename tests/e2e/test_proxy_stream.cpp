@@ -344,6 +344,41 @@ TEST_CASE("streaming proxy: a request body over body_bytes is cut with 413, upst
     }));
 }
 
+TEST_CASE("streaming proxy: broken chunk framing mid-body gets 400 at once, upstream closed",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged(
+        {EDGED_BINARY, "--config",
+         write_config("stream-upload-badchunk.yaml",
+                      stream_config(origin.port(), "", "", ", timeouts: { body_read: 120s }"))});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 20s);
+    c.send("POST /api/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           std::string("5\r\nhelloX"));
+    auto r = c.read();
+    CHECK(r.result_int() == 400);
+    CHECK(r[http::field::connection] == "close");
+    CHECK(eventually([&] { return origin.cut_bodies.load() == 1; }, 10s));
+    CHECK(origin.body_received.load() == 5);
+}
+
+TEST_CASE("streaming proxy: an origin's unasked 101 is a 502, its connection closed",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged({EDGED_BINARY, "--config",
+                   write_config("stream-upgrade.yaml", stream_config(origin.port()))});
+    auto ports = wait_ports(edged);
+    raw_client c(ports.port, 10s);
+    c.send(
+        "GET /api/upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\n\r\n");
+    auto r = c.read();
+    CHECK(r.result_int() == 502);
+    c.send(get_request("/api/who"));  // the client's connection is still plain HTTP
+    CHECK(c.read().body() == "127.0.0.1");
+    CHECK(origin.connections.load() == 2);  // the 101's connection was not reused
+}
+
 TEST_CASE("streaming proxy: a request body slower than body_read gets 408, upstream closed",
           "[e2e][proxy][stream]") {
     stream_origin origin;
