@@ -79,9 +79,16 @@ void io_thread::on_accept(tcp::socket socket, tcp::endpoint peer) {
     figures_.accepted.add();
     if (state_.open_connections.fetch_add(1, std::memory_order_relaxed) >=
         server_cfg_.limits.max_connections) {
-        state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-        reject(std::move(socket));
-        return;
+        // Full: a connection of this thread still waiting for a request head (the one waiting
+        // longest) gives way. Its slot is counted free when its session ends, a moment later:
+        // until then the count is over the limit by the evictions under way.
+        if (session::evict_one(host_)) {
+            figures_.evicted.add();
+        } else {
+            state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+            reject(std::move(socket));
+            return;
+        }
     }
     auto s = std::make_shared<session>(host_, std::move(socket), peer);
     sessions_.push_back(*s);

@@ -40,6 +40,7 @@ namespace edged::server {
 struct io_figures {
     lifecycle::owned_counter accepted;  // connections accepted, rejected ones included
     lifecycle::owned_counter rejected;  // over max_connections: 503 and closed
+    lifecycle::owned_counter evicted;   // closed at max_connections while waiting for a head
     lifecycle::task_counters tasks;
 };
 

@@ -361,6 +361,7 @@ figures server::snapshot() const {
         const io_figures& io = t->figures();
         f.connections_accepted += io.accepted.get();
         f.connections_rejected += io.rejected.get();
+        f.connections_evicted += io.evicted.get();
         f.tasks.add(io.tasks);
     }
     // A route's figures, every thread's slot summed; a thread not started has counted nothing.

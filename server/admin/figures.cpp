@@ -121,6 +121,11 @@ std::string to_prometheus(const figures& f) {
                static_cast<double>(f.connections_accepted - f.connections_rejected));
         sample(c, {{"result", "rejected"}}, static_cast<double>(f.connections_rejected));
     }
+    sample(family(out, "edged_connections_evicted_total",
+                  "Connections closed at server.limits.max_connections to make room, while "
+                  "they were still waiting for a request head (the one waiting longest first)",
+                  MetricType::Counter),
+           {}, static_cast<double>(f.connections_evicted));
 
     auto& requests = family(out, "edged_requests_total", "Requests answered, by route and status",
                             MetricType::Counter);
@@ -242,6 +247,7 @@ nlohmann::json to_json(const figures& f) {
         {"open_connections", f.connections_active},
         {"connections_accepted", f.connections_accepted},
         {"connections_rejected", f.connections_rejected},
+        {"connections_evicted", f.connections_evicted},
         {"requests", f.requests()},
         {"config",
          {{"generation", f.generation},

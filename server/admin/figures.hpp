@@ -62,7 +62,8 @@ struct figures {
     std::uint64_t generation = 0;  // the config generation serving new requests
     std::uint64_t connections_active = 0;
     std::uint64_t connections_accepted = 0, connections_rejected = 0;
-    std::vector<route_figures> routes;  // configured routes, then "(none)"
+    std::uint64_t connections_evicted = 0;  // gave way at max_connections, waiting for a head
+    std::vector<route_figures> routes;      // configured routes, then "(none)"
     std::vector<upstream_figures> upstreams;
     lifecycle::task_totals tasks;
     std::optional<lifecycle::worker_pool::stats> pool;

@@ -151,6 +151,14 @@ void session::start() {
 
 void session::set_phase(phase p, std::chrono::milliseconds timeout) {
     phase_ = p;
+    // Waiting for a head: a request's head has begun to arrive, or none has come yet.
+    const bool waiting = p == phase::header || (p == phase::idle && !head_seen_);
+    if (waiting != head_waiter::is_linked()) {
+        if (waiting)
+            host_.head_waiters.push_back(*this);
+        else
+            head_waiter::unlink();
+    }
     // The thread's coarse clock (refreshed by each sweep) saves a clock read per phase change;
     // adding one sweep interval makes a timeout fire late by at most two intervals, never early.
     deadline_ = timeout.count() > 0 ? host_.coarse_now + timeout + session_host::sweep_interval
@@ -202,7 +210,24 @@ void session::close_now() {
         if (ex.lc) ex.lc->cancel_handler();
 }
 
+bool session::evict_one(session_host& host) {
+    if (host.head_waiters.empty()) return false;
+    head_waiter& w = host.head_waiters.front();
+    w.unlink();
+    w.give_way();
+    return true;
+}
+
+void session::give_way() {
+    lifecycle::log::event("connection evicted")
+        .str("remote", remote_address())
+        .str("reason", "waiting for a request head at max_connections")
+        .debug();
+    close_socket();
+}
+
 void session::close_socket() {
+    head_waiter::unlink();
     phase_ = phase::closed;
     deadline_ = clock::time_point::max();
     error_code ec;
@@ -237,6 +262,8 @@ bool session::parse_header(std::size_t header_len) {
     }
     in_.consume(header_len);
     header_done_ = true;
+    head_seen_ = true;
+    head_waiter::unlink();  // (until the next request's head begins)
 
     auto& req = parser_->get();
     // HTTP/1.x only: 1.0 and 1.1 as themselves, a higher 1.x minor as 1.1 (RFC 9110 §6.2).

@@ -38,7 +38,8 @@ namespace edged::server {
 
 class session : public std::enable_shared_from_this<session>,
                 public boost::intrusive::list_base_hook<
-                    boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+                    boost::intrusive::link_mode<boost::intrusive::auto_unlink>>,
+                private head_waiter {
 public:
     using clock = std::chrono::steady_clock;
     enum class phase { idle, header, body, handling, streaming, writing, lingering, closed };
@@ -55,8 +56,13 @@ public:
     void shut_down();
     // Closes the socket at once (the shutdown grace ran out) and cancels a running handler.
     void close_now();
+    // Evicts the session that has waited longest for a request head on this thread (see
+    // head_waiter); false when none is waiting.
+    static bool evict_one(session_host& host);
 
 private:
+    void give_way() override;  // head_waiter
+
     // streamed: the head of a request whose route takes its body as it arrives.
     enum class parse_status { complete, need_more, failed, streamed };
     class body_reader;  // the streamed request body, as the handler pulls it (session.cpp)
@@ -181,7 +187,8 @@ private:
     phase phase_ = phase::idle;
     clock::time_point deadline_ = clock::time_point::max();
     bool timed_out_ = false;
-    bool wrote_ = false;  // a write has been made on this connection
+    bool wrote_ = false;      // a write has been made on this connection
+    bool head_seen_ = false;  // a request head has been read on this connection
     bool shutting_down_ = false;
     bool nodelay_ = false;  // TCP_NODELAY is set (see write_now())
     read_pacing pacing_;    // read at once, or after one more poll

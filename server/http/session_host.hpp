@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include <boost/intrusive/list.hpp>
+
 #include "config/config.hpp"
 #include "lifecycle/gate.hpp"
 #include "server/http/buffer_pool.hpp"
@@ -15,6 +17,24 @@
 #include "server/net.hpp"
 
 namespace edged::server {
+
+// A session still waiting for a request head: the first on its connection, or one whose head
+// has begun to arrive. At max_connections these give way to a new connection, the one waiting
+// longest first (io_thread::on_accept), so connections that trickle headers (slowloris) cannot
+// hold every slot while a well-behaved client is turned away.
+struct head_waiter_tag;
+using head_waiter_hook =
+    boost::intrusive::list_base_hook<boost::intrusive::tag<head_waiter_tag>,
+                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+struct head_waiter : head_waiter_hook {
+    virtual void give_way() = 0;  // closes the connection at once
+
+protected:
+    ~head_waiter() = default;
+};
+using head_waiter_list =
+    boost::intrusive::list<head_waiter, boost::intrusive::base_hook<head_waiter_hook>,
+                           boost::intrusive::constant_time_size<false>>;
 
 struct session_host {
     using clock = std::chrono::steady_clock;
@@ -41,6 +61,8 @@ struct session_host {
     std::uint64_t reads = 0;
     // The process is shutting down: finish the response in progress, then close.
     bool shutting_down = false;
+    // This thread's sessions waiting for a request head, longest waiting first.
+    head_waiter_list head_waiters;
 };
 
 }  // namespace edged::server

@@ -1,6 +1,7 @@
 // The stricter front door (RFC 9112 / RFC 9110 decisions the README lists): Content-Length
 // lists, field names a backend could normalise into framing headers, broken chunk framing
-// answered at once, empty lines before a request line, an HTTP/2 preface, Upgrade requests.
+// answered at once, empty lines before a request line, an HTTP/2 preface, Upgrade requests; and
+// connections trickling headers giving way at max_connections (slowloris).
 
 #include <catch2/catch.hpp>
 
@@ -129,4 +130,35 @@ TEST_CASE("front door: an Upgrade request is answered as plain HTTP/1.1 and the 
     CHECK(c.read().result_int() == 200);
     c.send(get_request("/hello"));
     CHECK(c.read().result_int() == 200);
+}
+
+TEST_CASE("slowloris: at max_connections, connections still waiting for a head give way",
+          "[http][limits][slow-clients]") {
+    running_server s(config_with("  limits: { max_connections: 20 }\n"));
+    // Twenty connections that have sent part of a head and wait (a trickle), oldest first.
+    std::vector<std::unique_ptr<raw_client>> slow;
+    for (int i = 0; i < 20; ++i) {
+        slow.push_back(std::make_unique<raw_client>(s.port()));
+        slow.back()->send("GET /hello HTTP/1.1\r\nHost: t\r\nX-Trickle: ");
+    }
+    REQUIRE(eventually([&] { return s.get().state().open_connections == 20; }));
+    // Twenty clients that send whole requests are each answered, and stay connected (idle
+    // between requests: they never give way); each took the slot of a trickling one.
+    std::vector<std::unique_ptr<raw_client>> good;
+    for (int i = 0; i < 20; ++i) {
+        good.push_back(std::make_unique<raw_client>(s.port()));
+        good.back()->send(get_request("/hello"));
+        INFO(i);
+        REQUIRE(good.back()->read().result_int() == 200);
+    }
+    CHECK(s.get().snapshot().connections_evicted == 20);
+    CHECK(s.get().snapshot().connections_rejected == 0);
+    for (auto& c : slow) CHECK(c->closed_by_peer());
+    // Now nobody is waiting for a head: the next connection is refused, not a served one closed.
+    raw_client late(s.port());
+    CHECK(late.read().result_int() == 503);
+    for (auto& c : good) {
+        c->send(get_request("/hello"));
+        CHECK(c->read().result_int() == 200);
+    }
 }
