@@ -3,6 +3,7 @@
 # Used by the Makefile (make run / make test) and by the Dockerfile's build stage.
 #   deploy/install-deps.sh          build + test dependencies
 #   deploy/install-deps.sh runtime  only the shared libraries the binary links against
+#   deploy/install-deps.sh fuzz     build dependencies plus clang and libFuzzer (make fuzz)
 set -eu
 
 build_pkgs="g++ make cmake pkg-config curl libboost1.81-dev libboost-url1.81-dev zlib1g-dev libbrotli-dev libhiredis-dev redis-server libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev catch2 prometheus-cpp-dev python3-prometheus-client python3-jsonschema python3-yaml"
@@ -11,7 +12,8 @@ runtime_pkgs="libboost-url1.81.0 zlib1g libbrotli1 libhiredis0.14 libspdlog1.10 
 case "${1:-build}" in
   build) pkgs=$build_pkgs ;;
   runtime) pkgs=$runtime_pkgs ;;
-  *) echo "usage: $0 [build|runtime]" >&2; exit 2 ;;
+  fuzz) pkgs="$build_pkgs clang-15 libfuzzer-15-dev" ;;
+  *) echo "usage: $0 [build|runtime|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=""

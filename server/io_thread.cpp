@@ -76,6 +76,8 @@ void io_thread::start() {
 }
 
 void io_thread::on_accept(tcp::socket socket, tcp::endpoint peer) {
+    // Shutting down (the gate may already be closed): nothing new may enter.
+    if (host_.shutting_down || stopping_) return;  // the socket closes as it goes
     figures_.accepted.add();
     if (state_.open_connections.fetch_add(1, std::memory_order_relaxed) >=
         server_cfg_.limits.max_connections) {

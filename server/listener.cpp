@@ -55,6 +55,9 @@ net::awaitable<void> listener::accept_loop() {
             if (!acceptor_.is_open()) co_return;
             continue;
         }
+        // An accept that completed just before close() still resumes here with success: the
+        // listener is closed (shutdown), so the connection is dropped, not served.
+        if (!acceptor_.is_open()) co_return;
         on_accept_(std::move(socket), peer);
     }
 }

@@ -8,7 +8,9 @@
 // Paths: GET /big?n=BYTES (Content-Length, pattern bytes), GET /events (chunked, one event per
 // release_event()), GET /endless (chunked, 16 KiB every 10 ms until the peer goes), /head (200,
 // Content-Length: 1234), /hints (103, then 200 "hinted"), /nocontent (204), /notmodified (304),
-// /upgrade (101 unasked, then a WebSocket frame),
+// /upgrade (101 unasked, then a WebSocket frame), and faults: /reset (a head, part of the
+// body, then a TCP reset), /stall (never answers), /stallbody (a head and 10 bytes, then
+// nothing), /garbage (not HTTP at all),
 // POST /upload (answers "<bytes> <fnv1a64 hex>" of the body, sent with Content-Length or
 // chunked), /who (answers its address), /fail (500).
 
@@ -303,6 +305,26 @@ private:
                           static_cast<unsigned long long>(fnv1a(fnv_basis, body)));
             return simple("200 OK", digest);
         }
+        if (target == "/api/reset") {
+            send_all(c,
+                     "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'r'));
+            const linger hard{1, 0};  // close() sends a RST instead of a FIN
+            ::setsockopt(c, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+            return false;
+        }
+        if (target == "/api/stall" || target == "/api/stallbody") {
+            if (target == "/api/stallbody")
+                send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+            while (!stopping_) {
+                pollfd p{c, POLLIN, 0};
+                if (::poll(&p, 1, 50) > 0) {  // the peer closed (or sent more): done
+                    char b[512];
+                    if (::recv(c, b, sizeof b, 0) <= 0) break;
+                }
+            }
+            return false;
+        }
+        if (target == "/api/garbage") return send_all(c, "NOT HTTP AT ALL\r\n\r\n") && false;
         if (target == "/api/who") return simple("200 OK", address_);
         if (target == "/api/fail") return simple("500 Internal Server Error", "failed\n");
         return simple("404 Not Found", "no such path\n");
