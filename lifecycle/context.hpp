@@ -30,9 +30,9 @@ namespace edged::lifecycle {
 
 // What ctx.offload(fn) gives back: fn's result.
 template <class F>
-using offload_result_t =
-    std::conditional_t<std::is_invocable_v<F, std::stop_token>,
-                       std::invoke_result<F, std::stop_token>, std::invoke_result<F>>::type;
+using offload_result_t = typename std::conditional_t<std::is_invocable_v<F, std::stop_token>,
+                                                     std::invoke_result<F, std::stop_token>,
+                                                     std::invoke_result<F>>::type;
 
 // A key for a typed request-scoped local. Identity is the key object's address, so declare keys
 // as `static const local_key<T> my_key;` at namespace scope.

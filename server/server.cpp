@@ -60,11 +60,12 @@ server::~server() {
 
 std::shared_ptr<generation> server::build(config::config cfg, std::uint64_t number) {
     auto g = std::make_shared<generation>(std::move(cfg), number, jobs_.get(), &state_.routes);
-    for (const auto& [route, h] : overrides_) {
+    for (const auto& entry : overrides_) {
+        const auto& route = entry.first;  // (not a structured binding: clang 15 cannot capture one)
         // A route a reload removed has no handler to replace.
         if (std::any_of(g->routes.routes().begin(), g->routes.routes().end(),
                         [&](const auto& r) { return r.name() == route; }))
-            g->routes.set_handler(route, h);
+            g->routes.set_handler(route, entry.second);
     }
     return g;
 }

@@ -26,7 +26,7 @@ void append_header_safe(std::string& out, std::string_view s) {
 
 bool looks_like_json(const config::header_list& headers, std::string_view body) {
     for (const auto& [name, value] : headers)
-        if (beast::iequals(name, "content-type")) return value.find("json") != std::string::npos;
+        if (iequals(name, "content-type")) return value.find("json") != std::string::npos;
     auto first = body.find_first_not_of(" \t\r\n");
     return first != std::string_view::npos && (body[first] == '{' || body[first] == '[');
 }

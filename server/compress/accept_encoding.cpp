@@ -45,7 +45,7 @@ std::optional<entry> parse_element(std::string_view element) {
         params = next == std::string_view::npos ? "" : params.substr(next + 1);
         const auto eq = p.find('=');
         if (eq == std::string_view::npos) return std::nullopt;
-        if (beast::iequals(trim_ows(p.substr(0, eq)), "q")) {
+        if (iequals(trim_ows(p.substr(0, eq)), "q")) {
             auto q = parse_q(trim_ows(p.substr(eq + 1)));
             if (!q) return std::nullopt;
             e.q = *q;
@@ -70,12 +70,12 @@ std::string_view negotiate_encoding(std::string_view field, bool present,
         if (!e) continue;
         if (e->coding == "*") {
             star = e->q;
-        } else if (beast::iequals(e->coding, "identity")) {
+        } else if (iequals(e->coding, "identity")) {
             identity = e->q;
         } else {
             for (std::size_t i = 0; i < offered.size(); ++i) {
-                if (beast::iequals(e->coding, offered[i]) ||
-                    (offered[i] == "gzip" && beast::iequals(e->coding, "x-gzip")))
+                if (iequals(e->coding, offered[i]) ||
+                    (offered[i] == "gzip" && iequals(e->coding, "x-gzip")))
                     explicit_q[i] = e->q;
             }
         }

@@ -34,11 +34,10 @@ bool compression::type_listed(std::string_view content_type) const {
     if (slash == std::string_view::npos) return false;
     for (const auto& t : cfg_.types) {
         if (t.ends_with("/*")) {
-            if (beast::iequals(media.substr(0, slash + 1),
-                               std::string_view(t).substr(0, slash + 1)) &&
+            if (iequals(media.substr(0, slash + 1), std::string_view(t).substr(0, slash + 1)) &&
                 t.size() == slash + 2)
                 return true;
-        } else if (beast::iequals(media, t)) {
+        } else if (iequals(media, t)) {
             return true;
         }
     }
@@ -70,11 +69,11 @@ std::optional<std::string_view> find_header(const lifecycle::response& res, std:
         const std::string_view line = block.substr(0, end);
         block = end == std::string_view::npos ? "" : block.substr(end + 2);
         const auto colon = line.find(':');
-        if (colon != std::string_view::npos && beast::iequals(line.substr(0, colon), name))
+        if (colon != std::string_view::npos && iequals(line.substr(0, colon), name))
             return trim_ows(line.substr(colon + 1));
     }
     for (const auto& [n, v] : res.headers)
-        if (beast::iequals(n, name)) return std::string_view(v);
+        if (iequals(n, name)) return std::string_view(v);
     return std::nullopt;
 }
 

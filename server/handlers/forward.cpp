@@ -1,4 +1,5 @@
 #include "server/handlers/forward.hpp"
+#include "server/http/header_text.hpp"
 
 #include "server/net.hpp"
 
@@ -11,7 +12,7 @@ bool named_by_connection(const lifecycle::request& req, std::string_view name) {
     for (auto it = req.find(http::field::connection);
          it != req.end() && it->name() == http::field::connection; ++it) {
         for (auto token : http::token_list(it->value()))
-            if (beast::iequals(token, name)) return true;
+            if (iequals(token, name)) return true;
     }
     return false;
 }
@@ -19,8 +20,7 @@ bool named_by_connection(const lifecycle::request& req, std::string_view name) {
 }  // namespace
 
 bool server_owned_field(std::string_view name) {
-    return beast::iequals(name, "server") || beast::iequals(name, "date") ||
-           beast::iequals(name, "x-request-id");
+    return iequals(name, "server") || iequals(name, "date") || iequals(name, "x-request-id");
 }
 
 lifecycle::request forwarded_request(const lifecycle::request& in, const lifecycle::context& ctx) {
@@ -42,18 +42,18 @@ lifecycle::request forwarded_request(const lifecycle::request& in, const lifecyc
     for (const auto& f : in) {
         auto name = f.name_string();
         if (named_by_connection(in, name)) continue;
-        if (beast::iequals(name, "x-forwarded-for")) {
+        if (iequals(name, "x-forwarded-for")) {
             if (trusted) {
                 if (!forwarded_for.empty()) forwarded_for += ", ";
                 forwarded_for.append(f.value());
             }
             continue;
         }
-        if (beast::iequals(name, "x-forwarded-proto")) {
+        if (iequals(name, "x-forwarded-proto")) {
             if (trusted && forwarded_proto.empty()) forwarded_proto = std::string(f.value());
             continue;
         }
-        if (beast::iequals(name, "x-forwarded-host")) {
+        if (iequals(name, "x-forwarded-host")) {
             if (trusted && forwarded_host.empty()) forwarded_host = std::string(f.value());
             continue;
         }

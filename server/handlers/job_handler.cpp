@@ -22,8 +22,8 @@ struct preference {
 // comma-separated list; names are case-insensitive; the first of a name counts.
 preference parse_prefer(const lifecycle::request& req) {
     preference p;
-    for (auto it = req.find("Prefer");
-         it != req.end() && beast::iequals(it->name_string(), "Prefer"); ++it) {
+    for (auto it = req.find("Prefer"); it != req.end() && iequals(it->name_string(), "Prefer");
+         ++it) {
         std::string_view list = it->value();
         while (!list.empty()) {
             auto comma = list.find(',');
@@ -36,9 +36,9 @@ preference parse_prefer(const lifecycle::request& req) {
                 eq == std::string_view::npos ? std::string_view{} : trim_ows(item.substr(eq + 1));
             if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
                 value = value.substr(1, value.size() - 2);
-            if (beast::iequals(name, "respond-async")) {
+            if (iequals(name, "respond-async")) {
                 p.respond_async = true;
-            } else if (beast::iequals(name, "wait") && !p.wait) {
+            } else if (iequals(name, "wait") && !p.wait) {
                 unsigned long secs = 0;
                 auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
                 if (ec == std::errc{} && end == value.data() + value.size() && !value.empty())

@@ -3,6 +3,7 @@
 // that writes one: the config loader (static headers, after-action headers), the response writer,
 // the after-action templates. Header-only and dependency-free, so config/ can use it too.
 
+#include <cstddef>
 #include <string_view>
 
 namespace edged::server {
@@ -31,6 +32,17 @@ constexpr bool breaks_header_line(char c) {
 constexpr bool is_safe_header_value(std::string_view value) {
     for (char c : value)
         if (breaks_header_line(c)) return false;
+    return true;
+}
+
+// ASCII case-insensitive equality (field names, tokens, codings). Not beast::iequals: Boost
+// 1.81's reads one byte past the end of both strings when they differ only in the case of their
+// last character (found by fuzz_accept_encoding).
+constexpr bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
     return true;
 }
 

@@ -66,10 +66,6 @@ bool well_formed_version(const beast::flat_buffer& in) {
            digit(v[7]);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return beast::iequals(a, b);
-}
-
 // A field name of letters, digits and '-' only. Others (an underscore, a dot) are valid tokens,
 // but a backend that maps '-' and '_' to one (CGI, PHP, many frameworks) could read
 // "Content_Length" or "Transfer_Encoding" as a framing header the proxy never saw as one.

@@ -38,7 +38,7 @@ trusted_proxies::trusted_proxies(const std::vector<std::string>& entries) {
             blocks_.push_back({n.network(), n.prefix_length()});
         } else {
             const auto n = net::ip::make_network_v4(e);
-            blocks_.push_back({as_v6(n.network()), n.prefix_length() + 96});
+            blocks_.push_back({as_v6(n.network()), static_cast<unsigned>(n.prefix_length()) + 96});
         }
     }
 }

@@ -1,4 +1,5 @@
 #include "server/upstream/hop_by_hop.hpp"
+#include "server/http/header_text.hpp"
 
 #include <boost/beast/core/string.hpp>
 
@@ -11,7 +12,7 @@ bool is_hop_by_hop(std::string_view name) {
                                                  "te",         "trailer",       "transfer-encoding",
                                                  "upgrade",    "content-length"};
     for (auto n : names)
-        if (beast::iequals(n, name)) return true;
+        if (iequals(n, name)) return true;
     return false;
 }
 

@@ -1,4 +1,5 @@
 #include "server/upstream/upstream_pool.hpp"
+#include "server/http/header_text.hpp"
 
 #include <array>
 #include <charconv>
@@ -80,8 +81,8 @@ void disarm(upstream_conn& c) {
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
 // Expect too: the body is already here and goes out with the head.
 bool managed_header(std::string_view name) {
-    return is_hop_by_hop(name) || beast::iequals(name, "host") || beast::iequals(name, "expect") ||
-           beast::iequals(name, "x-request-id") || beast::iequals(name, "traceparent");
+    return is_hop_by_hop(name) || iequals(name, "host") || iequals(name, "expect") ||
+           iequals(name, "x-request-id") || iequals(name, "traceparent");
 }
 
 // Methods whose empty body is still announced with Content-Length: 0 (as Beast's

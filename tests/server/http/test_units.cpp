@@ -1,17 +1,37 @@
 // Unit tests for server/http/ pieces that need no sockets: target parsing, serialisation,
 // connection buffers, read pacing.
 
+#include <memory>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "server/http/buffer_pool.hpp"
+#include "server/http/header_text.hpp"
 #include "server/http/read_pacing.hpp"
 #include "server/http/request_target.hpp"
 #include "server/http/response_writer.hpp"
 
 using namespace edged;
 using namespace edged::server;
+
+TEST_CASE("iequals: ASCII case-insensitive, never reading past either end", "[header-text]") {
+    using edged::server::iequals;
+    // Exact-size heap copies: under ASan a read one past the end (Boost 1.81's beast::iequals
+    // when only the last character's case differs) is a heap-buffer-overflow.
+    const auto heap = [](std::string_view s) {
+        auto p = std::make_unique<char[]>(s.size());
+        std::copy(s.begin(), s.end(), p.get());
+        return p;
+    };
+    auto a = heap("bR"), b = heap("br"), c = heap("gZip"), d = heap("GZIQ");
+    CHECK(iequals(std::string_view(a.get(), 2), std::string_view(b.get(), 2)));
+    CHECK(iequals(std::string_view(c.get(), 4), "GZIP"));
+    CHECK_FALSE(iequals(std::string_view(c.get(), 4), std::string_view(d.get(), 4)));
+    CHECK_FALSE(iequals("gzip", "gzi"));
+    CHECK(iequals("", ""));
+    CHECK_FALSE(iequals("[", "{"));  // 0x5b and 0x7b: only letters fold
+}
 
 TEST_CASE("request targets: forms, query, dot segments", "[target]") {
     std::string storage;

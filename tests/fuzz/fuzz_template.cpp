@@ -1,0 +1,61 @@
+// libFuzzer target: the after-action text templates (server/after/text_template.*). The first
+// line is the template, the rest the request's header fields ("Name: value" lines). A template
+// is either refused (std::invalid_argument) or renders. Rendered for JSON, the values cannot
+// change what the template's own text means: when the template with every value empty is a valid
+// JSON string (inside quotes), it still is with the values filled in, whatever bytes the header
+// values hold.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "server/after/text_template.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view in(reinterpret_cast<const char*>(data), size);
+    const std::size_t eol = in.find('\n');
+    const std::string_view text = in.substr(0, eol);
+    std::optional<edged::server::text_template> t;
+    try {
+        t.emplace(text);
+    } catch (const std::invalid_argument&) {
+        return 0;
+    }
+    edged::lifecycle::request req;
+    req.method(boost::beast::http::verb::post);
+    req.target("/a?b=c");
+    if (eol != std::string_view::npos) {
+        std::string_view rest = in.substr(eol + 1);
+        while (!rest.empty()) {
+            const std::size_t end = rest.find('\n');
+            const std::string_view line = rest.substr(0, end);
+            const std::size_t colon = line.find(':');
+            if (colon != std::string_view::npos && colon > 0)
+                req.insert(line.substr(0, colon), line.substr(colon + 1));
+            if (end == std::string_view::npos) break;
+            rest.remove_prefix(end + 1);
+        }
+    }
+    edged::server::template_values v;
+    v.request = &req;
+    v.request_id = "0123456789abcdef";
+    v.method = "POST";
+    v.path = "/a";
+    v.query = "b=c";
+    v.host = "example.com";
+    v.route = "fuzz";
+    v.status = 200;
+    v.handler_us = 12;
+    (void)t->render(v, false);
+    edged::lifecycle::request bare;
+    edged::server::template_values empty;
+    empty.request = &bare;
+    const bool literal_ok = nlohmann::json::accept("\"" + t->render(empty, true) + "\"");
+    if (literal_ok && !nlohmann::json::accept("\"" + t->render(v, true) + "\"")) __builtin_trap();
+    return 0;
+}

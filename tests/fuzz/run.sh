@@ -1,0 +1,34 @@
+#!/bin/sh
+# Runs each libFuzzer target for SECONDS on its corpus: the seeds checked in under
+# tests/fuzz/corpus/<target>/ plus what earlier runs in BUILD found (BUILD/corpus/<target>/).
+# A crash, leak, timeout (10 s per input) or out-of-memory (2 GiB) fails the run; its input is
+# written to BUILD/fuzz-artifacts/ and printed, to be kept as a seed with the fix.
+#   tests/fuzz/run.sh BUILD SECONDS TARGET...
+set -eu
+build=$1
+seconds=$2
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$build/fuzz-artifacts"
+failed=""
+for t in "$@"; do
+  mkdir -p "$build/corpus/$t"
+  dict=""
+  [ -f "$here/$t.dict" ] && dict="-dict=$here/$t.dict"
+  echo "fuzz: $t for ${seconds}s"
+  # -max_len bounds an input (a request path input must fit a socketpair's buffer).
+  if ! ASAN_OPTIONS=detect_leaks=1:symbolize=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      "$build/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$t-" $dict \
+      "$build/corpus/$t" "$here/corpus/$t" > "$build/fuzz-$t.log" 2>&1; then
+    tail -50 "$build/fuzz-$t.log" >&2
+    failed="$failed $t"
+  else
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|cov:" "$build/fuzz-$t.log" | tail -3
+  fi
+done
+if [ -n "$failed" ]; then
+  echo "fuzz: failed:$failed (inputs in $build/fuzz-artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz: all passed"
