@@ -85,3 +85,38 @@ routes:
     CHECK(parsed > 5);
     CHECK(access >= 4);
 }
+
+TEST_CASE("a static route serves its one file, whatever path a request names", "[e2e][security]") {
+    const std::string secret = write_config("security-secret.txt", "secret\n");
+    const std::string doc = write_config("security-doc.txt", "the configured document\n");
+    const std::string cfg = R"(
+server: { listen: ["127.0.0.1:0"], threads: 1 }
+admin: { listen: "127.0.0.1:0" }
+log: { level: info, access: false }
+routes:
+  - name: files
+    match: { prefix: /files/ }
+    handler: { static: { status: 200, file: )" +
+                            doc + R"( } }
+)";
+    process edged({EDGED_BINARY, "--config", write_config("security-static.yaml", cfg)});
+    auto ports = wait_ports(edged);
+    const std::string name = secret.substr(secret.rfind('/') + 1);
+    for (const std::string target :
+         {"/files/" + name, "/files/../" + name, "/files/%2e%2e/%2e%2e/tmp/" + name,
+          "/files/..%2f..%2ftmp%2f" + name, "/files/" + secret,
+          std::string("/files//etc/passwd")}) {
+        INFO(target);
+        raw_client c(ports.port);
+        c.send(get_request(target));
+        auto res = c.try_read();
+        REQUIRE(res);
+        // The document; or no route once the dot segments leave /files/ (404), or a target
+        // that climbs above the root (400): never another file's bytes.
+        if (res->result_int() == 200)
+            CHECK(res->body() == "the configured document\n");
+        else
+            CHECK((res->result_int() == 404 || res->result_int() == 400));
+        CHECK(res->body().find("secret") == std::string::npos);
+    }
+}
