@@ -2,14 +2,10 @@
 
 #include <optional>
 
-#include <boost/beast/core/string.hpp>
-
 #include "server/http/header_text.hpp"
 
 namespace edged::server {
 namespace {
-
-namespace beast = boost::beast;
 
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths.
 std::optional<int> parse_q(std::string_view v) {

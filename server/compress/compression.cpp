@@ -1,6 +1,5 @@
 #include "server/compress/compression.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include "server/compress/accept_encoding.hpp"

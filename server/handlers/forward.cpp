@@ -1,6 +1,6 @@
 #include "server/handlers/forward.hpp"
-#include "server/http/header_text.hpp"
 
+#include "server/http/header_text.hpp"
 #include "server/net.hpp"
 
 namespace edged::server {

@@ -1,11 +1,8 @@
 #include "server/upstream/hop_by_hop.hpp"
+
 #include "server/http/header_text.hpp"
 
-#include <boost/beast/core/string.hpp>
-
 namespace edged::server {
-
-namespace beast = boost::beast;
 
 bool is_hop_by_hop(std::string_view name) {
     static constexpr std::string_view names[] = {"connection", "keep-alive",    "proxy-connection",

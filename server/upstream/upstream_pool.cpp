@@ -1,5 +1,4 @@
 #include "server/upstream/upstream_pool.hpp"
-#include "server/http/header_text.hpp"
 
 #include <array>
 #include <charconv>
@@ -10,6 +9,7 @@
 #include "lifecycle/context.hpp"
 #include "lifecycle/errors.hpp"
 #include "lifecycle/request_id.hpp"
+#include "server/http/header_text.hpp"
 #include "server/upstream/hop_by_hop.hpp"
 #include "server/upstream/traceparent.hpp"
 
