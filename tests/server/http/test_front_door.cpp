@@ -6,20 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "http_checks.hpp"
 
 using namespace edged::test;
 
 namespace {
-
-void expect_rejected(std::uint16_t port, const std::string& bytes, unsigned status) {
-    INFO("request: " << bytes);
-    raw_client c(port);
-    c.send(bytes);
-    auto res = c.read();
-    CHECK(res.result_int() == status);
-    CHECK(res[http::field::connection] == "close");
-    CHECK(c.closed_by_peer());
-}
 
 // Answers with the names of the fields it was given, one per line.
 struct field_names final : edged::lifecycle::handler {

@@ -6,24 +6,9 @@
 #include <fstream>
 
 #include "harness.hpp"
+#include "http_checks.hpp"
 
 using namespace edged::test;
-
-namespace {
-
-// Sends `bytes` on a fresh connection; expects one response with `status`, then a closed
-// connection.
-void expect_rejected(std::uint16_t port, const std::string& bytes, unsigned status) {
-    INFO("request: " << bytes);
-    raw_client c(port);
-    c.send(bytes);
-    auto res = c.read();
-    CHECK(res.result_int() == status);
-    CHECK(res[http::field::connection] == "close");
-    CHECK(c.closed_by_peer());
-}
-
-}  // namespace
 
 TEST_CASE("1000 requests on one keep-alive connection", "[http]") {
     running_server s(config_with("", 2));
