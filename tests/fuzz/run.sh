@@ -15,11 +15,15 @@ for t in "$@"; do
   mkdir -p "$build/corpus/$t"
   dict=""
   [ -f "$here/$t.dict" ] && dict="-dict=$here/$t.dict"
+  # FUZZ_SEED (CI sets it): the same mutation sequence on every run, so a pass here is a pass
+  # there; without it each run explores anew.
+  seed=""
+  [ -n "${FUZZ_SEED:-}" ] && seed="-seed=$FUZZ_SEED"
   echo "fuzz: $t for ${seconds}s"
   # -max_len bounds an input (a request path input must fit a socketpair's buffer).
   if ! ASAN_OPTIONS=detect_leaks=1:symbolize=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "$build/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$t-" $dict \
+      -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$t-" $dict $seed \
       "$build/corpus/$t" "$here/corpus/$t" > "$build/fuzz-$t.log" 2>&1; then
     tail -50 "$build/fuzz-$t.log" >&2
     failed="$failed $t"
