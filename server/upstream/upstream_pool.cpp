@@ -79,7 +79,7 @@ void disarm(upstream_conn& c) {
 }
 
 // Headers the pool writes itself, or that only concern one hop; never copied from the caller.
-// Expect too: the body is already here and goes out with the head.
+// Expect too: edged answers it itself (the session sends 100 Continue when the body is wanted).
 bool managed_header(std::string_view name) {
     return is_hop_by_hop(name) || iequals(name, "host") || iequals(name, "expect") ||
            iequals(name, "x-request-id") || iequals(name, "traceparent");
