@@ -2,6 +2,7 @@
 // What the end-to-end tests share: config files, the ports the binary logs, the admin answers,
 // and /metrics read through a real Prometheus parser.
 
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,26 @@ inline nlohmann::json admin_stats(std::uint16_t admin_port) {
     raw_client c(admin_port);
     c.send(get_request("/stats"));
     return nlohmann::json::parse(c.read().body());
+}
+
+// How many file descriptors process `pid` has open (-1 if it is gone).
+inline int open_fds(pid_t pid) {
+    int n = 0;
+    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (!d) return -1;
+    while (auto* e = ::readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+    return n;
+}
+
+// The resident set of process `pid` in KiB (-1 if it is gone).
+inline long rss_kib(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
 }
 
 // The ports an edged process bound, from its log (the configs ask for port 0).

@@ -6,10 +6,7 @@
 // file descriptors are back at their baseline and RSS has not grown with the rounds.
 // (Redis going away under jobs: tests/e2e/test_redis_jobs.cpp.)
 
-#include <dirent.h>
-
 #include <catch2/catch.hpp>
-#include <fstream>
 
 #include "e2e.hpp"
 #include "stream_origin.hpp"
@@ -17,24 +14,6 @@
 using namespace edged::test;
 
 namespace {
-
-int open_fds(pid_t pid) {
-    int n = 0;
-    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-    if (!d) return -1;
-    while (auto* e = ::readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-    return n;
-}
-
-long rss_kib(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
 
 struct fault {
     std::string target;

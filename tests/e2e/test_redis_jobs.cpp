@@ -3,11 +3,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "harness.hpp"
-#include "process.hpp"
+#include "e2e.hpp"
 #include "sink.hpp"
 
 using namespace edged::test;
@@ -29,22 +27,19 @@ std::unique_ptr<process> start_redis(std::uint16_t port,
     return p;
 }
 
-std::string write_file(const std::string& name, const std::string& text) {
-    std::string path = "/tmp/edged-redis-" + std::to_string(::getpid()) + "-" + name;
-    std::ofstream(path) << text;
-    return path;
-}
-
 struct replica {
     std::unique_ptr<process> proc;
-    std::uint16_t port = 0;
+    std::uint16_t port = 0, admin = 0;
 };
 
+// `redis_extra` and `origin_extra` are appended to the flow maps of jobs.redis and the origin.
 replica start_edged(const std::string& name, std::uint16_t redis_port, std::uint16_t origin_port,
-                    const std::string& redis_extra = "") {
+                    const std::string& redis_extra = "", const std::string& origin_extra = "",
+                    unsigned threads = 2) {
     const std::string cfg =
         R"(
-server: { listen: ["127.0.0.1:0"], threads: 2 }
+server: { listen: ["127.0.0.1:0"], threads: )" +
+        std::to_string(threads) + R"( }
 admin: { listen: "127.0.0.1:0" }
 shutdown: { drain_delay: 0s, grace: 1s }
 log: { level: info, access: false }
@@ -56,8 +51,7 @@ jobs:
         std::to_string(::getpid()) + R"(:")" + redis_extra + R"( }
 upstreams:
   origin: { url: "http://127.0.0.1:)" +
-        std::to_string(origin_port) +
-        R"(", timeout: 60s }
+        std::to_string(origin_port) + R"(", timeout: 60s)" + origin_extra + R"( }
 routes:
   - name: work
     match: { prefix: /work/ }
@@ -65,10 +59,10 @@ routes:
 )";
     replica r;
     r.proc = std::make_unique<process>(
-        std::vector<std::string>{EDGED_BINARY, "--config", write_file(name + ".yaml", cfg)});
-    std::string line = r.proc->wait_line("\"msg\":\"listening\"");
-    REQUIRE(!line.empty());
-    r.port = static_cast<std::uint16_t>(json::parse(line).at("port").get<unsigned>());
+        std::vector<std::string>{EDGED_BINARY, "--config", write_config(name + ".yaml", cfg)});
+    const auto ports = wait_ports(*r.proc);
+    r.port = ports.port;
+    r.admin = ports.admin;
     return r;
 }
 
@@ -192,6 +186,69 @@ TEST_CASE("redis: while Redis is down submits and polls answer 503, then service
             return status == 404;
         },
         10s));
+    a.proc->signal(SIGTERM);
+    CHECK(a.proc->wait_exit(10s) == 0);
+}
+
+// Redis going away under running jobs (issue 13's fault list): each job still ends with exactly
+// one counted outcome, though its result cannot be stored, and once Redis is back the process
+// holds the descriptors and memory it held before.
+TEST_CASE("redis: going away under running jobs, each job one counted outcome and nothing leaks",
+          "[e2e][jobs][redis][faults]") {
+    const auto redis_port = refused_port();
+    auto redis = start_redis(redis_port);
+    sink_server origin;
+    // One I/O thread, so one Redis connection (made on first use), and no idle upstream
+    // connections kept: the descriptor count cannot depend on which thread a request landed on
+    // or on how many origin connections the held jobs opened.
+    auto a = start_edged("going-away", redis_port, origin.port(), "", ", idle_connections: 0", 1);
+    const auto jobs = [&] { return admin_stats(a.admin).at("jobs"); };
+    const auto settled = [&] {
+        return eventually(
+            [&] {
+                auto j = jobs();
+                return j.at("unfinished_here") == 0 && j.at("running") == 0 && j.at("pending") == 0;
+            },
+            15s);
+    };
+    const auto outcomes = [](const json& j) {
+        return j.at("succeeded").get<std::uint64_t>() + j.at("failed").get<std::uint64_t>() +
+               j.at("cancelled").get<std::uint64_t>();
+    };
+    // Warm-up: jobs end to end, so the Redis connection and the allocator's arenas exist.
+    for (int i = 0; i < 4; ++i) {
+        auto warm = call(a.port, "POST", "/work/warm");
+        REQUIRE(warm.status == 202);
+        const std::string id = warm.body.at("id");
+        REQUIRE(eventually([&] { return state_of(a.port, id) == "succeeded"; }, 5s));
+    }
+    REQUIRE(settled());
+    const int fds_before = open_fds(a.proc->pid());
+    const long rss_before = rss_kib(a.proc->pid());
+
+    origin.hold(60s);
+    const std::size_t seen = origin.records().size();
+    constexpr int held = 6;
+    for (int i = 0; i < held; ++i) REQUIRE(call(a.port, "POST", "/work/held").status == 202);
+    REQUIRE(origin.wait_for(seen + held));  // all running, none finished
+    redis->signal(SIGTERM);
+    CHECK(redis->wait_exit(10s) == 0);
+    CHECK(call(a.port, "POST", "/work/x").status == 503);  // refused, never a job lost
+    origin.release();
+    REQUIRE(settled());
+    auto j = jobs();
+    CHECK(j.at("submitted") == 4 + held);
+    CHECK(outcomes(j) == j.at("submitted").get<std::uint64_t>());  // one outcome each
+    CHECK(j.at("store_errors").get<std::uint64_t>() >= static_cast<std::uint64_t>(held));
+
+    redis = start_redis(redis_port);
+    CHECK(eventually([&] { return call(a.port, "POST", "/work/x").status == 202; }, 10s));
+    REQUIRE(settled());
+    j = jobs();
+    CHECK(outcomes(j) == j.at("submitted").get<std::uint64_t>());
+    // Reconnected: the same descriptors as before the fault.
+    CHECK(eventually([&] { return open_fds(a.proc->pid()) <= fds_before; }, 10s));
+    CHECK(rss_kib(a.proc->pid()) < rss_before + 16 * 1024);
     a.proc->signal(SIGTERM);
     CHECK(a.proc->wait_exit(10s) == 0);
 }
