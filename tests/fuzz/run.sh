@@ -25,7 +25,10 @@ for t in "$@"; do
       "$build/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$t-" $dict $seed \
       "$build/corpus/$t" "$here/corpus/$t" > "$build/fuzz-$t.log" 2>&1; then
-    tail -50 "$build/fuzz-$t.log" >&2
+    # What failed and its input, not the dictionary and stats that end the log.
+    grep -E -A30 "^==[0-9]+== ?ERROR" "$build/fuzz-$t.log" | head -60 >&2 ||
+      tail -50 "$build/fuzz-$t.log" >&2
+    grep -E "^Base64:|Test unit written" "$build/fuzz-$t.log" >&2 || true
     failed="$failed $t"
   else
     grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|cov:" "$build/fuzz-$t.log" | tail -3
