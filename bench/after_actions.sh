@@ -128,6 +128,9 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # JSON number field NAME from stdin (flat enough for /stats and the sink's /count).
 jnum() { grep -o "\"$1\":[0-9-]*" | head -1 | sed 's/.*://'; }
 stats() { curl -s -m 2 "http://127.0.0.1:$ADMIN_PORT/stats"; }
+# The process-wide "tasks" object of /stats (the only one with "registered"): each route has a
+# "tasks" object too, and "(none)" sorts before every route name.
+task_stats() { stats | grep -o '"tasks":{[^}]*"registered":[^}]*}'; }
 sink_count() { curl -s -m 2 "http://127.0.0.1:$1/count"; }
 
 # Starts a sink holding calls $1 ms on CPU $SINK_CPU; sets SINK_PID SINK_PORT.
@@ -221,7 +224,7 @@ wait_tasks_idle() {
   local running=""
   check_edged "a wait for background tasks" || { echo gone; return 0; }
   for _ in $(seq $(($1 * 5))); do
-    running=$(stats | jnum running)
+    running=$(task_stats | jnum running)
     [ "${running:-1}" = 0 ] && break
     sleep 0.2
   done
@@ -232,7 +235,7 @@ wait_tasks_idle() {
 task_counters() {
   local s
   check_edged "a run" || { echo "0 0 0 0 0 0"; return 0; }
-  s=$(stats)
+  s=$(task_stats)
   echo "$(jnum registered <<<"$s") $(jnum completed <<<"$s") $(jnum failed <<<"$s")" \
     "$(jnum 'rejected:overflow' <<<"$s") $(jnum running <<<"$s")" \
     "$(($(jnum 'cancelled:wall_budget' <<<"$s") + $(jnum 'cancelled:cpu_budget' <<<"$s") + $(jnum 'cancelled:shutdown' <<<"$s")))"
@@ -353,7 +356,7 @@ for route in plain bg; do
     echo "         sink: $calls calls answered in the window ($(awk -v c="$calls" -v d="$DURATION" 'BEGIN {printf "%.0f", c / d}')/s), held at end $(jnum held <<<"$k1"), connections $(jnum connections <<<"$k1") (max $(jnum max_connections <<<"$k1"))"
     # One unrelated request while the backlog is there: does background work delay it?
     probe=$(curl -s -m 60 -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:$ED_PORT/plain" || true)
-    echo "         one GET /plain right after the run (backlog of $(jnum running <<<"$(stats)") tasks): status/seconds ${probe:-none}"
+    echo "         one GET /plain right after the run (backlog of $(task_stats | jnum running) tasks): status/seconds ${probe:-none}"
     left=$(wait_tasks_idle "$DRAIN_WAIT")
     echo "         after up to ${DRAIN_WAIT}s: tasks running ${left}; since the window: $(task_delta "$t1" "$(task_counters)")"
     echo "         (tasks that waited for a pool connection past the upstream timeout end failed: \"no upstream connection free within the timeout\")"
@@ -461,7 +464,7 @@ sleep 0.5
 rss2=$(rss_kib "$ED_PID")
 k=$(sink_count "$SINKL_PORT")
 held=$(jnum held <<<"$k")
-running=$(stats | jnum running)
+running=$(task_stats | jnum running)
 echo "  at the plateau: sink holds $held calls on $(jnum connections <<<"$k") connections; edged tasks.running $running"
 echo "  VmRSS at the plateau: $rss1 KiB, 0.5 s later $rss2 KiB; growth $((rss2 - rss0)) KiB"
 echo "  per pending task: $(awk -v g=$((rss2 - rss0)) -v n="$running" 'BEGIN {printf (n > 0) ? "%.0f" : "n/a", g * 1024 / n}') bytes (by edged's count)," \
@@ -503,7 +506,7 @@ alloc_run() {  # $1 route ("" for the baseline); sets A_LIVE A_LIVE_BYTES A_EXIT
     read -r -a c1 <<<"$(mcount "$f")"
     A_LIVE=$(awk -v a="${c0[0]}" -v b="${c1[0]}" -v n="$ALLOC_REQS" 'BEGIN {printf "%.2f", (b - a) / n}')
     A_LIVE_BYTES=$(awk -v a="${c0[1]}" -v b="${c1[1]}" -v n="$ALLOC_REQS" 'BEGIN {printf "%.0f", (b - a) / n}')
-    echo "  /$route: $(tail -1 "$TMP/loadgen-$name.txt" | cut -d' ' -f2-4), $L_rate req/s; tasks: $(stats | grep -o '"tasks":{[^}]*}')"
+    echo "  /$route: $(tail -1 "$TMP/loadgen-$name.txt" | cut -d' ' -f2-4), $L_rate req/s; tasks: $(task_stats)"
   fi
   stop_edged
   A_RC=$ED_RC
