@@ -610,7 +610,7 @@ net::awaitable<upstream_result> upstream_pool::send(http::request<http::string_b
 
 upstream_body::upstream_body(upstream_pool& pool, std::shared_ptr<upstream_conn> conn,
                              std::size_t block)
-    : pool_(pool), conn_(std::move(conn)), block_(block, '\0') {}
+    : pool_(pool), conn_(std::move(conn)), block_bytes_(std::max<std::size_t>(block, 1)) {}
 
 upstream_body::~upstream_body() {
     // Dropped before its end (the client went away, an error): the connection closes.
@@ -650,10 +650,16 @@ net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next
         co_return out;
     }
     const auto read_timeout = pool_.cfg().read_timeout;
+    if (!block_) {
+        block_size_ = block_bytes_;
+        if (auto len = parser_.content_length(); len && *len < block_size_)
+            block_size_ = std::max<std::size_t>(static_cast<std::size_t>(*len), 1);
+        block_.reset(new char[block_size_]);
+    }
     auto& b = parser_.get().body();
     for (;;) {
-        b.data = block_.data();
-        b.size = block_.size();
+        b.data = block_.get();
+        b.size = block_size_;
         b.more = true;
         auto conn = conn_;  // the deadline's handler holds it too
         auto at = clock::now() + read_timeout;
@@ -687,13 +693,13 @@ net::awaitable<std::pair<std::error_code, std::string_view>> upstream_body::next
                 break;
             }
         }
-        const std::size_t got = block_.size() - b.size;
+        const std::size_t got = block_size_ - b.size;
         if (parser_.is_done()) {
             done_ = true;
             finish(parser_.keep_alive());
         }
         if (got > 0) {
-            out.second = std::string_view(block_.data(), got);
+            out.second = std::string_view(block_.get(), got);
             co_return out;
         }
         if (done_) co_return out;

@@ -162,7 +162,11 @@ private:
     upstream_pool& pool_;
     std::shared_ptr<upstream_conn> conn_;  // null once given back or closed
     http::response_parser<http::buffer_body> parser_;
-    std::string block_;
+    // The read block, allocated at the first next() (an exchange still waiting for its head, as
+    // a pending after-action is, holds none), no larger than a known body; never zero-filled.
+    std::size_t block_bytes_;
+    std::unique_ptr<char[]> block_;
+    std::size_t block_size_ = 0;
     std::optional<std::uint64_t> length_;
     error_code pending_error_;  // met while filling a block: reported by the next call
     // A whole-exchange deadline (send()): no read goes past it, whatever read_timeout says.

@@ -102,7 +102,7 @@ routes:
     process edged({EDGED_BINARY, "--config", write_config("security-static.yaml", cfg)});
     auto ports = wait_ports(edged);
     const std::string name = secret.substr(secret.rfind('/') + 1);
-    for (const std::string target :
+    for (const std::string& target :
          {"/files/" + name, "/files/../" + name, "/files/%2e%2e/%2e%2e/tmp/" + name,
           "/files/..%2f..%2ftmp%2f" + name, "/files/" + secret,
           std::string("/files//etc/passwd")}) {
