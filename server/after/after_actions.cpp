@@ -99,6 +99,10 @@ struct http_action final : after_actions::action {
           task_name("http:" + c.upstream) {
         for (const auto& [name, value] : c.headers)
             headers.emplace_back(name, text_template(value));
+        if (json && body.variable_inside_json_escape())
+            throw std::invalid_argument(
+                "http.body: a ${...} right after a backslash escape in a JSON body (its value's "
+                "first bytes would complete the escape)");
     }
     void add(lifecycle::context& ctx, const template_values& v) const override {
         http::request<http::string_body> req;

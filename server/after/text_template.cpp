@@ -89,6 +89,45 @@ void text_template::render(std::string& out, const template_values& v, bool json
     }
 }
 
+bool text_template::variable_inside_json_escape() const {
+    // The escape state at the end of each literal; a variable's escaped value starts from a
+    // clean state and leaves one.
+    auto is_hex = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    for (std::size_t i = 0; i + 1 < parts_.size(); ++i) {
+        if (parts_[i].kind != var::literal) continue;
+        const std::string& t = parts_[i].text;
+        bool open = false;  // inside `\`, `\u` with fewer than 4 digits, or after a high surrogate
+        for (std::size_t k = 0; k < t.size(); ++k) {
+            open = false;
+            if (t[k] != '\\') continue;
+            if (++k == t.size()) {
+                open = true;
+                break;
+            }
+            if (t[k] != 'u') continue;
+            std::size_t digits = 0;
+            while (digits < 4 && k + 1 < t.size() && is_hex(t[k + 1])) {
+                ++k;
+                ++digits;
+            }
+            if (digits < 4) {
+                open = k + 1 == t.size();
+                continue;
+            }
+            const char lead = t[k - 3];
+            const char second = t[k - 2];
+            const bool high_surrogate =
+                (lead == 'd' || lead == 'D') && (second == '8' || second == '9' || second == 'a' ||
+                                                 second == 'A' || second == 'b' || second == 'B');
+            open = high_surrogate && k + 1 == t.size();
+        }
+        if (open) return true;
+    }
+    return false;
+}
+
 std::string text_template::render(const template_values& v, bool json) const {
     std::string out;
     render(out, v, json);

@@ -25,6 +25,11 @@ public:
     explicit text_template(std::string_view text);
     void render(std::string& out, const template_values& v, bool json_escape) const;
     std::string render(const template_values& v, bool json_escape = false) const;
+    // Whether a variable stands inside an escape sequence of the template's own text read as a
+    // JSON string (`\${x}`, `\u00${x}`, a high surrogate `\ud83d${x}`): its escaped value would
+    // complete the sequence, so the value's first bytes would change meaning. A JSON body with
+    // one is refused.
+    bool variable_inside_json_escape() const;
 
 private:
     enum class var { literal, id, method, path, query, host, route, status, handler_us, header };
