@@ -12,7 +12,10 @@
 // body, then a TCP reset), /stall (never answers), /stallbody (a head and 10 bytes, then
 // nothing), /garbage (not HTTP at all),
 // POST /upload (answers "<bytes> <fnv1a64 hex>" of the body, sent with Content-Length or
-// chunked), /who (answers its address), /fail (500).
+// chunked), /continue (an unasked 100 Continue at once, then as /upload), /who (answers its
+// address), /fail (500). Early answers, a 413 right after the request head: /reject (then reads
+// and drops the body until the peer closes), /reject-hold (then reads nothing until
+// release_hold()), /reject-close (then closes, a reset since the body is unread).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -110,6 +113,15 @@ public:
     std::atomic<std::uint64_t> sent{0};           // body bytes handed to the kernel
     std::atomic<std::uint64_t> body_received{0};  // request body bytes read, as they arrive
     std::atomic<int> cut_bodies{0};               // request bodies the peer closed before their end
+    std::atomic<int> early_answers{0};            // /reject* answers sent
+    std::atomic<int> early_closed{0};             // /reject connections the peer then closed
+
+    // Lets /reject-hold connections end.
+    void release_hold() {
+        std::lock_guard lock(mu_);
+        hold_released_ = true;
+        cv_.notify_all();
+    }
 
 private:
     void accept_loop() {
@@ -188,6 +200,14 @@ private:
                     line.find("chunked") != std::string::npos)
                     chunked = true;
             }
+            const std::string method = head.substr(0, head.find(' '));
+            const auto t0 = head.find(' ') + 1;
+            const std::string target = head.substr(t0, head.find(' ', t0) - t0);
+            if (target.rfind("/api/reject", 0) == 0) {
+                reject(c, target);
+                return;
+            }
+            if (target == "/api/continue" && !send_all(c, "HTTP/1.1 100 Continue\r\n\r\n")) return;
             const auto more = [&] {
                 ssize_t n = ::recv(c, buf, sizeof buf, 0);
                 if (n <= 0) {
@@ -225,10 +245,25 @@ private:
                 in.erase(0, length);
             }
             ++requests;
-            const std::string method = head.substr(0, head.find(' '));
-            const auto t0 = head.find(' ') + 1;
-            const std::string target = head.substr(t0, head.find(' ', t0) - t0);
             if (!answer(c, method, target, body)) return;
+        }
+    }
+
+    // A 413 before the body, as an origin with an upload limit answers; then as the path says.
+    void reject(int c, const std::string& target) {
+        if (!send_all(c,
+                      "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n"
+                      "Connection: close\r\n\r\ntoo large"))
+            return;
+        ++early_answers;
+        if (target == "/api/reject") {
+            char b[65536];
+            while (::recv(c, b, sizeof b, 0) > 0) {
+            }
+            ++early_closed;
+        } else if (target == "/api/reject-hold") {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return hold_released_ || stopping_; });
         }
     }
 
@@ -299,7 +334,7 @@ private:
                    false;
         if (target == "/api/notmodified")
             return send_all(c, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n");
-        if (target == "/api/upload") {
+        if (target == "/api/upload" || target == "/api/continue") {
             char digest[40];
             std::snprintf(digest, sizeof digest, "%zu %016llx", body.size(),
                           static_cast<unsigned long long>(fnv1a(fnv_basis, body)));
@@ -338,6 +373,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     int permits_ = 0;
+    bool hold_released_ = false;
     std::list<int> conns_;
     std::list<std::thread> threads_;
 };

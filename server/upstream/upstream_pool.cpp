@@ -3,8 +3,12 @@
 #include <array>
 #include <charconv>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 
 #include "lifecycle/context.hpp"
 #include "lifecycle/errors.hpp"
@@ -105,6 +109,85 @@ subrequest_outcome outcome_of(error_code ec) {
     if (ec == http::error::body_limit) return subrequest_outcome::too_large;
     if (ec == lifecycle::errc::no_healthy_upstream) return subrequest_outcome::unavailable;
     return subrequest_outcome::error;
+}
+
+// How much of `in` is an interim answer (1xx other than 101) the origin sent while the request
+// was still going out: its length once its head is whole, `incomplete` before, 0 when `in` is
+// something else (a final answer, or not HTTP: the head read that follows says which).
+constexpr std::size_t incomplete = std::string_view::npos;
+std::size_t interim_length(std::string_view in) {
+    static constexpr std::string_view version = "HTTP/1.";
+    if (in.substr(0, version.size()) != version.substr(0, in.size())) return 0;
+    if (in.size() < 12) return incomplete;  // "HTTP/1.1 103"
+    if (in[8] != ' ' || in[9] != '1' || in.substr(9, 3) == "101") return 0;
+    const std::size_t end = in.find("\r\n\r\n");
+    if (end != std::string_view::npos) return end + 4;
+    return in.size() > response_header_limit ? 0 : incomplete;
+}
+
+// Takes what the origin sent while the request still goes out (the socket is non-blocking):
+// true when it is the origin's answer (a final head, or anything but an interim one; a close or
+// a reset), left in the read buffer for the head read; false when it held only interim heads
+// (taken out) or the start of one.
+bool origin_answered(upstream_conn& conn) {
+    error_code rec;
+    conn.buffer.commit(conn.socket.read_some(conn.buffer.prepare(4096), rec));
+    if (rec && rec != net::error::would_block && rec != net::error::try_again) return true;
+    for (;;) {
+        const auto* data = static_cast<const char*>(conn.buffer.data().data());
+        const std::size_t len = interim_length(std::string_view(data, conn.buffer.size()));
+        if (len == 0) return true;
+        if (len == incomplete) return false;
+        conn.buffer.consume(len);
+    }
+}
+
+// The origin has sent something (the kernel's count: a wait begun after the bytes came may not
+// see them).
+bool origin_sent(upstream_conn& conn) {
+    error_code ec;
+    return conn.socket.available(ec) > 0 || ec;
+}
+
+// Writes `parts` to the origin unless it answers first, as an origin may (a 413 or 401 before
+// the body's end) and then stop reading: the write stops, `answered` is set and what the origin
+// sent is left in the connection's read buffer for the head read. An interim answer is taken out
+// of the buffer and the write goes on. `look_first`: see whether the origin has sent anything
+// before writing (a body's next block; one ioctl). Otherwise only a write the origin's window
+// holds up looks, and waits for either. The caller arms the connection's deadline.
+net::awaitable<error_code> write_or_answer(upstream_conn& conn,
+                                           std::array<net::const_buffer, 3> parts, bool look_first,
+                                           bool& answered) {
+    beast::buffers_suffix<std::array<net::const_buffer, 3>> rest(parts);
+    for (bool look = look_first;; look = true) {
+        bool arrived = look && origin_sent(conn);
+        if (!arrived) {
+            if (beast::buffer_bytes(rest) == 0) co_return error_code{};
+            error_code wec;  // the socket is non-blocking
+            rest.consume(conn.socket.write_some(rest, wec));
+            if (wec && wec != net::error::would_block && wec != net::error::try_again)
+                co_return wec;
+            if (beast::buffer_bytes(rest) == 0) co_return error_code{};
+            arrived = origin_sent(conn);
+        }
+        if (!arrived) {
+            // Held up: wait for the origin to read on, or to answer.
+            auto [order, ready_ec, read_ec] =
+                co_await net::experimental::make_parallel_group(
+                    conn.socket.async_wait(tcp::socket::wait_write, net::deferred),
+                    conn.socket.async_wait(tcp::socket::wait_read, net::deferred))
+                    .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
+            if (order[0] == 0) {
+                if (ready_ec) co_return ready_ec;  // cancelled (the deadline)
+                continue;
+            }
+            if (read_ec) co_return read_ec;
+        }
+        if (origin_answered(conn)) {
+            answered = true;
+            co_return error_code{};
+        }
+    }
 }
 
 }  // namespace
@@ -393,12 +476,37 @@ void upstream_pool::serialise(const http::request<http::string_body>& req, const
 
 net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
                                                     lifecycle::body_source& body, bool& pulled,
-                                                    bool& caller_failed) {
+                                                    bool& caller_failed, bool& answered) {
     const bool chunked = !body.length();
+    const auto executor = co_await net::this_coro::executor;
     for (;;) {
         // The wait for the next block is the client's (its body_read timeout); each write to
-        // the origin is bounded by read_timeout, the idle-between-bytes limit.
-        auto [bec, block] = co_await body.next();
+        // the origin is bounded by read_timeout, the idle-between-bytes limit. The origin may
+        // answer meanwhile (a client that sends slowly, or waits): whichever comes first.
+        if (origin_sent(*conn)) {
+            if (origin_answered(*conn)) {
+                answered = true;
+                co_return error_code{};
+            }
+            continue;
+        }
+        auto [order, failure, pulled_block, wait_ec] =
+            co_await net::experimental::make_parallel_group(
+                net::co_spawn(executor, body.next(), net::deferred),
+                conn->socket.async_wait(tcp::socket::wait_read, net::deferred))
+                .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
+        if (failure) std::rethrow_exception(failure);
+        if (order[0] == 1) {
+            if (wait_ec) co_return wait_ec;
+            if (origin_answered(*conn)) {
+                answered = true;
+                co_return error_code{};
+            }
+            // Interim heads only: the block, if the pull got one before it was cancelled, goes.
+            const std::error_code cancelled = error_code(net::error::operation_aborted);
+            if (pulled_block.first == cancelled) continue;
+        }
+        auto [bec, block] = pulled_block;
         if (bec) {
             caller_failed = true;
             co_return bec;
@@ -418,11 +526,11 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         std::array<net::const_buffer, 3> parts{net::buffer(size, size_len), net::buffer(block),
                                                net::buffer(crlf, chunked ? 2 : 0)};
         arm(conn, clock::now() + cfg().read_timeout);
-        auto [wec, wn] = co_await net::async_write(conn->socket, parts, token);
+        const error_code wec = co_await write_or_answer(*conn, parts, true, answered);
         const bool expired = conn->timed_out;
         disarm(*conn);
         if (expired) co_return net::error::timed_out;
-        if (wec) co_return wec;
+        if (wec || answered) co_return wec;
         if (block.empty()) co_return error_code{};  // the last chunk
     }
 }
@@ -501,12 +609,26 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         };
         prepare(body->parser_);
         arm(conn, deadline);
-        auto [wec, wn] = co_await net::async_write(conn->socket, net::buffer(wire), token);
-        if (!wec && !conn->timed_out && opts.body) {
+        // An origin may answer before the request's end (a 413, a 401): the rest is not sent,
+        // and the connection, its framing broken, is not reused.
+        bool answered = false;
+        std::array<net::const_buffer, 3> head_parts{net::buffer(wire), net::const_buffer(),
+                                                    net::const_buffer()};
+        error_code wec = co_await write_or_answer(*conn, head_parts, false, answered);
+        if (!wec && !answered && !conn->timed_out && opts.body) {
             disarm(*conn);
-            wec = co_await send_body(conn, *opts.body, body_pulled, caller_failed);
+            wec = co_await send_body(conn, *opts.body, body_pulled, caller_failed, answered);
             // The origin answers once it has the body: the wait for the head runs from here.
             if (!wec) arm(conn, clock::now() + opts.timeout.value_or(cfg().timeout));
+        }
+        // An origin that answered and closed may fail the write first (a reset): its answer,
+        // if it came before, is still there to read.
+        error_code write_error;
+        if ((wec == net::error::broken_pipe || wec == net::error::connection_reset) &&
+            !caller_failed) {
+            write_error = wec;
+            wec = {};
+            answered = true;
         }
         if (wec) {
             ec = wec;
@@ -528,8 +650,10 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
             }
         }
         auto& p = body->parser_;
+        body->early_ = answered;
         disarm(*conn);
         if (ec && conn->timed_out) ec = net::error::timed_out;
+        if (ec && write_error) ec = write_error;
         if (ec) {
             const bool nothing_back = !p.got_some();
             body->conn_ = nullptr;
@@ -630,7 +754,7 @@ void upstream_body::cancel() noexcept {
 }
 
 void upstream_body::finish(bool reusable) {
-    pool_.release(std::move(conn_), reusable);
+    pool_.release(std::move(conn_), reusable && !early_);
     conn_ = nullptr;
     pool_.count(subrequest_outcome::ok);
 }

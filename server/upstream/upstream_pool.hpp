@@ -127,8 +127,9 @@ private:
     // Pulls the streamed request body and writes it to `conn` (chunked when it has no length).
     // `pulled`: a block was taken (the request cannot be sent again); `caller_failed`: the
     // source failed (the client's side), not the origin.
+    // `answered`: the origin answered before the body's end, which stopped the sending.
     net::awaitable<error_code> send_body(const conn_ptr& conn, lifecycle::body_source& body,
-                                         bool& pulled, bool& caller_failed);
+                                         bool& pulled, bool& caller_failed, bool& answered);
 
     net::io_context& ioc_;
     std::shared_ptr<address_table> table_;
@@ -172,6 +173,7 @@ private:
     // A whole-exchange deadline (send()): no read goes past it, whatever read_timeout says.
     std::optional<std::chrono::steady_clock::time_point> until_;
     bool done_ = false;
+    bool early_ = false;  // answered before the request's end: its connection is not reused
 };
 
 std::string_view to_string(subrequest_outcome o);

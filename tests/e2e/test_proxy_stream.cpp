@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "e2e.hpp"
 #include "stream_origin.hpp"
@@ -341,6 +342,85 @@ TEST_CASE("streaming proxy: a request body over body_bytes is cut with 413, upst
         auto u = admin_stats(ports.admin).at("upstreams").at("origin");
         return u.at("cancelled") == 1 && u.at("connections_idle") == 0 &&
                u.at("connections_active") == 0;
+    }));
+}
+
+// Sends `bytes` on `fd` from a thread of its own until done or the peer is gone (a proxy that
+// answered early stops reading); joined by its destructor.
+class background_send {
+public:
+    background_send(int fd, std::string bytes)
+        : bytes_(std::move(bytes)), thread_([this, fd] {
+              std::string_view rest = bytes_;
+              while (!rest.empty()) {
+                  const ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+                  if (n <= 0) return;
+                  rest.remove_prefix(static_cast<std::size_t>(n));
+              }
+          }) {}
+    ~background_send() { thread_.join(); }
+
+private:
+    std::string bytes_;
+    std::thread thread_;
+};
+
+TEST_CASE("streaming proxy: an origin that answers before the body's end is answered through",
+          "[e2e][proxy][stream]") {
+    stream_origin origin;
+    process edged({EDGED_BINARY, "--config",
+                   write_config("stream-early.yaml",
+                                stream_config(origin.port(), "", "",
+                                              ", limits: { body_bytes: 64MiB }, timeouts: "
+                                              "{ body_read: 120s }"))});
+    auto ports = wait_ports(edged);
+    const auto post = [](const std::string& path, std::size_t length) {
+        return "POST " + path +
+               " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n";
+    };
+    SECTION("the origin reads on and drops the body: its 413 comes with the next block") {
+        raw_client c(ports.port, 20s);
+        // The client sends 1 MiB of 8 and waits: the origin's answer comes through instead of
+        // the proxy waiting for the other 7.
+        c.send(post("/api/reject", 8 * 1024 * 1024) + pattern(0, 1024 * 1024));
+        auto r = c.read();
+        CHECK(origin.early_answers.load() == 1);
+        CHECK(r.result_int() == 413);
+        CHECK(r.body() == "too large");
+        CHECK(r[http::field::connection] == "close");
+        // The upstream connection, its request cut, is closed rather than pooled.
+        CHECK(eventually([&] { return origin.early_closed.load() == 1; }, 10s));
+    }
+    SECTION("the origin stops reading, or resets: its 413 comes while the client uploads") {
+        // 48 MiB from a thread of the client's own: more than the sockets between can hold, so
+        // the proxy's writes are held up (or fail) while the origin's answer waits.
+        for (const std::string path : {"/api/reject-hold", "/api/reject-close"}) {
+            INFO(path);
+            raw_client c(ports.port, 20s);
+            c.send(post(path, 48 * 1024 * 1024));
+            background_send upload(c.socket().native_handle(), pattern(0, 48 * 1024 * 1024));
+            auto r = c.read();
+            CHECK(r.result_int() == 413);
+            CHECK(r.body() == "too large");
+            boost::system::error_code ignored;
+            c.socket().shutdown(tcp::socket::shutdown_both, ignored);  // ends the upload's sends
+        }
+        CHECK(origin.early_answers.load() == 2);
+        origin.release_hold();
+    }
+    SECTION("an unasked 100 Continue while the body goes out: the body is sent on, intact") {
+        raw_client c(ports.port, 20s);
+        const std::string body = pattern(5, 3 * 1024 * 1024);
+        c.send(post("/api/continue", body.size()) + body);
+        auto r = c.read();
+        CHECK(r.result_int() == 200);
+        CHECK(r.body() == upload_digest(body));
+        c.send(get_request("/api/who"));  // and the connection goes on
+        CHECK(c.read().body() == "127.0.0.1");
+    }
+    CHECK(eventually([&] {
+        auto u = admin_stats(ports.admin).at("upstreams").at("origin");
+        return u.at("connections_active") == 0;
     }));
 }
 
