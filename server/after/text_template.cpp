@@ -1,5 +1,6 @@
 #include "server/after/text_template.hpp"
 
+#include <charconv>
 #include <stdexcept>
 
 #include "lifecycle/json_escape.hpp"
@@ -92,36 +93,26 @@ void text_template::render(std::string& out, const template_values& v, bool json
 bool text_template::variable_inside_json_escape() const {
     // The escape state at the end of each literal; a variable's escaped value starts from a
     // clean state and leaves one.
-    auto is_hex = [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    };
     for (std::size_t i = 0; i + 1 < parts_.size(); ++i) {
         if (parts_[i].kind != var::literal) continue;
-        const std::string& t = parts_[i].text;
+        const std::string_view t = parts_[i].text;
         bool open = false;  // inside `\`, `\u` with fewer than 4 digits, or after a high surrogate
-        for (std::size_t k = 0; k < t.size(); ++k) {
-            open = false;
-            if (t[k] != '\\') continue;
-            if (++k == t.size()) {
-                open = true;
-                break;
-            }
-            if (t[k] != 'u') continue;
-            std::size_t digits = 0;
-            while (digits < 4 && k + 1 < t.size() && is_hex(t[k + 1])) {
-                ++k;
-                ++digits;
-            }
-            if (digits < 4) {
-                open = k + 1 == t.size();
+        for (std::size_t k = t.find('\\'); k != std::string_view::npos; k = t.find('\\', k)) {
+            const std::string_view esc = t.substr(k + 1);  // after the backslash
+            if (esc.empty() || esc[0] != 'u') {
+                open = esc.empty();
+                k += 2;
                 continue;
             }
-            const char lead = t[k - 3];
-            const char second = t[k - 2];
-            const bool high_surrogate =
-                (lead == 'd' || lead == 'D') && (second == '8' || second == '9' || second == 'a' ||
-                                                 second == 'A' || second == 'b' || second == 'B');
-            open = high_surrogate && k + 1 == t.size();
+            // \uXXXX: from_chars takes the hex digits there are (at most the 4 it is given).
+            unsigned code = 0;
+            const std::string_view digits = esc.substr(1, 4);
+            const auto [end, ec] =
+                std::from_chars(digits.data(), digits.data() + digits.size(), code, 16);
+            const std::size_t n = static_cast<std::size_t>(end - digits.data());
+            const bool at_end = k + 2 + n == t.size();
+            open = at_end && (n < 4 || (code >= 0xD800 && code <= 0xDBFF));
+            k += 2 + n;
         }
         if (open) return true;
     }

@@ -125,18 +125,19 @@ std::size_t interim_length(std::string_view in) {
     return in.size() > response_header_limit ? 0 : incomplete;
 }
 
-// Takes what the origin sent while the request still goes out (the socket is non-blocking):
-// true when it is the origin's answer (a final head, or anything but an interim one; a close or
-// a reset), left in the read buffer for the head read; false when it held only interim heads
-// (taken out) or the start of one.
-bool origin_answered(upstream_conn& conn) {
+// Takes what the origin sent while the request still goes out (the socket is non-blocking) and
+// sets `answered` when it is the origin's answer (a final head, or anything but an interim one;
+// a close or a reset), left in the read buffer for the head read. Interim heads are taken out;
+// the start of one stays for the next look.
+bool origin_answered(upstream_conn& conn, bool& answered) {
     error_code rec;
     conn.buffer.commit(conn.socket.read_some(conn.buffer.prepare(4096), rec));
-    if (rec && rec != net::error::would_block && rec != net::error::try_again) return true;
+    if (rec && rec != net::error::would_block && rec != net::error::try_again)
+        return answered = true;
     for (;;) {
         const auto* data = static_cast<const char*>(conn.buffer.data().data());
         const std::size_t len = interim_length(std::string_view(data, conn.buffer.size()));
-        if (len == 0) return true;
+        if (len == 0) return answered = true;
         if (len == incomplete) return false;
         conn.buffer.consume(len);
     }
@@ -152,14 +153,12 @@ bool origin_sent(upstream_conn& conn) {
 // Writes `parts` to the origin unless it answers first, as an origin may (a 413 or 401 before
 // the body's end) and then stop reading: the write stops, `answered` is set and what the origin
 // sent is left in the connection's read buffer for the head read. An interim answer is taken out
-// of the buffer and the write goes on. `look_first`: see whether the origin has sent anything
-// before writing (a body's next block; one ioctl). Otherwise only a write the origin's window
-// holds up looks, and waits for either. The caller arms the connection's deadline.
+// of the buffer and the write goes on. Only a write the origin's window holds up looks (the
+// caller looks between writes), and waits for either. The caller arms the connection's deadline.
 net::awaitable<error_code> write_or_answer(upstream_conn& conn,
-                                           std::array<net::const_buffer, 3> parts, bool look_first,
-                                           bool& answered) {
+                                           std::array<net::const_buffer, 3> parts, bool& answered) {
     beast::buffers_suffix<std::array<net::const_buffer, 3>> rest(parts);
-    for (bool look = look_first;; look = true) {
+    for (bool look = false;; look = true) {
         bool arrived = look && origin_sent(conn);
         if (!arrived) {
             if (beast::buffer_bytes(rest) == 0) co_return error_code{};
@@ -183,10 +182,7 @@ net::awaitable<error_code> write_or_answer(upstream_conn& conn,
             }
             if (read_ec) co_return read_ec;
         }
-        if (origin_answered(conn)) {
-            answered = true;
-            co_return error_code{};
-        }
+        if (origin_answered(conn, answered)) co_return error_code{};
     }
 }
 
@@ -484,10 +480,7 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         // the origin is bounded by read_timeout, the idle-between-bytes limit. The origin may
         // answer meanwhile (a client that sends slowly, or waits): whichever comes first.
         if (origin_sent(*conn)) {
-            if (origin_answered(*conn)) {
-                answered = true;
-                co_return error_code{};
-            }
+            if (origin_answered(*conn, answered)) co_return error_code{};
             continue;
         }
         auto [order, failure, pulled_block, wait_ec] =
@@ -498,10 +491,7 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         if (failure) std::rethrow_exception(failure);
         if (order[0] == 1) {
             if (wait_ec) co_return wait_ec;
-            if (origin_answered(*conn)) {
-                answered = true;
-                co_return error_code{};
-            }
+            if (origin_answered(*conn, answered)) co_return error_code{};
             // Interim heads only: the block, if the pull got one before it was cancelled, goes.
             const std::error_code cancelled = error_code(net::error::operation_aborted);
             if (pulled_block.first == cancelled) continue;
@@ -526,7 +516,7 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         std::array<net::const_buffer, 3> parts{net::buffer(size, size_len), net::buffer(block),
                                                net::buffer(crlf, chunked ? 2 : 0)};
         arm(conn, clock::now() + cfg().read_timeout);
-        const error_code wec = co_await write_or_answer(*conn, parts, true, answered);
+        const error_code wec = co_await write_or_answer(*conn, parts, answered);
         const bool expired = conn->timed_out;
         disarm(*conn);
         if (expired) co_return net::error::timed_out;
@@ -614,7 +604,7 @@ net::awaitable<upstream_stream> upstream_pool::open(const http::request<http::st
         bool answered = false;
         std::array<net::const_buffer, 3> head_parts{net::buffer(wire), net::const_buffer(),
                                                     net::const_buffer()};
-        error_code wec = co_await write_or_answer(*conn, head_parts, false, answered);
+        error_code wec = co_await write_or_answer(*conn, head_parts, answered);
         if (!wec && !answered && !conn->timed_out && opts.body) {
             disarm(*conn);
             wec = co_await send_body(conn, *opts.body, body_pulled, caller_failed, answered);
