@@ -474,6 +474,8 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
                                                     lifecycle::body_source& body, bool& pulled,
                                                     bool& caller_failed, bool& answered) {
     const bool chunked = !body.length();
+    const std::uint64_t length = body.length().value_or(0);
+    std::uint64_t sent = 0;
     const auto executor = co_await net::this_coro::executor;
     for (;;) {
         // The wait for the next block is the client's (its body_read timeout); each write to
@@ -522,6 +524,18 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         if (expired) co_return net::error::timed_out;
         if (wec || answered) co_return wec;
         if (block.empty()) co_return error_code{};  // the last chunk
+        sent += block.size();
+        if (!chunked && sent >= length) {
+            // All of it has gone: the origin may answer now, and that answer is not an early
+            // one (watching for it here would take it for one and close a sound connection).
+            // The end is taken from the client without a look at the origin.
+            const auto end = co_await body.next();
+            if (end.first) {
+                caller_failed = true;
+                co_return end.first;
+            }
+            co_return error_code{};
+        }
     }
 }
 
