@@ -478,6 +478,17 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
     std::uint64_t sent = 0;
     const auto executor = co_await net::this_coro::executor;
     for (;;) {
+        if (!chunked && sent >= length) {
+            // All of it has gone: the origin may answer now, and that answer is not an early
+            // one (watching for it here would take it for one and close a sound connection).
+            // The end is taken from the client without a look at the origin.
+            const auto end = co_await body.next();
+            if (end.first) {
+                caller_failed = true;
+                co_return end.first;
+            }
+            co_return error_code{};
+        }
         // The wait for the next block is the client's (its body_read timeout); each write to
         // the origin is bounded by read_timeout, the idle-between-bytes limit. The origin may
         // answer meanwhile (a client that sends slowly, or waits): whichever comes first.
@@ -525,17 +536,6 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         if (wec || answered) co_return wec;
         if (block.empty()) co_return error_code{};  // the last chunk
         sent += block.size();
-        if (!chunked && sent >= length) {
-            // All of it has gone: the origin may answer now, and that answer is not an early
-            // one (watching for it here would take it for one and close a sound connection).
-            // The end is taken from the client without a look at the origin.
-            const auto end = co_await body.next();
-            if (end.first) {
-                caller_failed = true;
-                co_return end.first;
-            }
-            co_return error_code{};
-        }
     }
 }
 
