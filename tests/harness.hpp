@@ -79,12 +79,29 @@ routes:
 )" + route_extra;
 }
 
-// A loopback port nothing listens on (it was bound a moment ago and released).
-inline std::uint16_t refused_port() {
+// A loopback port free a moment ago (bound and released), for a server the test starts on it.
+// Another test running beside may take it meanwhile: for a port that must refuse, use
+// refusing_port.
+inline std::uint16_t free_port() {
     net::io_context ioc;
     tcp::acceptor a(ioc, {net::ip::make_address("127.0.0.1"), 0});
     return a.local_endpoint().port();
 }
+
+// A loopback port that refuses connections for as long as this lives: bound, never listening,
+// and without SO_REUSEADDR, so no other socket (another test's origin) can be given it meanwhile.
+class refusing_port {
+public:
+    refusing_port() : socket_(ioc_) {
+        socket_.open(tcp::v4());
+        socket_.bind({net::ip::make_address("127.0.0.1"), 0});
+    }
+    std::uint16_t port() const { return socket_.local_endpoint().port(); }
+
+private:
+    net::io_context ioc_;
+    tcp::socket socket_;
+};
 
 // Runs edged's control loop on a thread; shuts down and joins on destruction.
 class running_server {

@@ -54,22 +54,28 @@ public:
     pid_t pid() const { return pid_; }
 
     // Waits for the exit; returns the exit code, or -1 on timeout (the process is then killed).
+    // Once it returns, output() holds all the process wrote: the reader has seen the pipe's end.
     int wait_exit(std::chrono::milliseconds limit) {
         auto end = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < end) {
+        int code = -1;
+        for (;;) {
             int status = 0;
             pid_t r = ::waitpid(pid_, &status, WNOHANG);
             if (r == pid_) {
-                exited_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                break;
+            }
+            if (std::chrono::steady_clock::now() >= end) {
+                ::kill(pid_, SIGKILL);
+                ::waitpid(pid_, &status, 0);
+                break;
             }
             std::this_thread::sleep_for(10ms);
         }
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
         exited_ = true;
-        return -1;
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, 10s, [&] { return eof_; });
+        return code;
     }
 
     // Waits for a line containing `needle`; returns it, or "" after `limit`.

@@ -27,6 +27,7 @@ TEST_CASE("faults: each gets its documented status, every task one outcome, noth
           "[e2e][faults]") {
     stream_origin origin;
     const auto port = std::to_string(origin.port());
+    const refusing_port down;
     const std::string cfg = R"(
 server: { listen: ["127.0.0.1:0"], threads: 1 }
 admin: { listen: "127.0.0.1:0" }
@@ -35,7 +36,7 @@ upstreams:
   origin: { url: "http://127.0.0.1:)" +
                             port + R"(", timeout: 1s, read_timeout: 1s }
   refused: { url: "http://127.0.0.1:)" +
-                            std::to_string(refused_port()) + R"(" }
+                            std::to_string(down.port()) + R"(" }
   nowhere: { url: "http://edged-no-such-host.invalid:80" }
   sink: { url: "http://127.0.0.1:)" +
                             port + R"(", idle_connections: 0 }

@@ -21,7 +21,7 @@ std::string forwarded_config(std::uint16_t origin, std::uint16_t port, const std
 server: { listen: ["127.0.0.1:)" +
            std::to_string(port) + R"("], threads: 1, trusted_proxies: )" + trusted + R"( }
 admin: { listen: "127.0.0.1:)" +
-           std::to_string(refused_port()) + R"(" }
+           std::to_string(free_port()) + R"(" }
 log:
   level: warn
   access: true
@@ -55,7 +55,7 @@ std::string request(const std::string& id, const std::string& extra) {
 TEST_CASE("trusted_proxies: a trusted peer's X-Forwarded-* is believed and passed on",
           "[e2e][forwarded]") {
     sink_server origin;
-    const auto port = refused_port();
+    const auto port = free_port();
     const std::string cfg = forwarded_config(origin.port(), port, "[127.0.0.1, 10.0.0.0/8]");
     process edged({EDGED_BINARY, "--config", write_config("trusted.yaml", cfg)});
     REQUIRE(eventually([&] { return !connect_refused(port); }));
@@ -108,7 +108,7 @@ TEST_CASE("trusted_proxies: a trusted peer's X-Forwarded-* is believed and passe
 TEST_CASE("trusted_proxies: an untrusted peer's X-Forwarded-* is replaced, not passed on",
           "[e2e][forwarded]") {
     sink_server origin;
-    const auto port = refused_port();
+    const auto port = free_port();
     const std::string cfg = forwarded_config(origin.port(), port, "[10.0.0.0/8]");
     process edged({EDGED_BINARY, "--config", write_config("untrusted.yaml", cfg)});
     REQUIRE(eventually([&] { return !connect_refused(port); }));

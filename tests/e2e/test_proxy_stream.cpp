@@ -558,7 +558,8 @@ TEST_CASE("upstream with two addresses: spread, ejection without failures, retur
 }
 
 TEST_CASE("upstream: with every address ejected the proxy answers 503", "[e2e][proxy][upstream]") {
-    const auto dead = refused_port();
+    const refusing_port down;
+    const auto dead = down.port();
     process edged({EDGED_BINARY, "--config",
                    write_config("none-healthy.yaml",
                                 stream_config(dead,
@@ -636,7 +637,8 @@ TEST_CASE("streaming proxy: a stream idle past read_timeout is cut", "[e2e][prox
 
 TEST_CASE("proxy retries: idempotent requests only, each a failed attempt at the address",
           "[e2e][proxy][upstream]") {
-    const auto dead = refused_port();
+    const refusing_port down;
+    const auto dead = down.port();
     process edged(
         {EDGED_BINARY, "--config",
          write_config("retries.yaml", stream_config(dead, ", outlier: { consecutive_failures: 0 }",

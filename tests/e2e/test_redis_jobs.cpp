@@ -104,7 +104,7 @@ std::string submit_held(const replica& r, sink_server& origin) {
 
 TEST_CASE("redis: a job submitted to A is polled and cancelled through B", "[e2e][jobs][redis]") {
     REQUIRE(::access(redis_binary, X_OK) == 0);  // the deps script installs redis-server
-    const auto redis_port = refused_port();
+    const auto redis_port = free_port();
     auto redis = start_redis(redis_port);
     sink_server origin;
     origin.hold(60s);
@@ -144,7 +144,7 @@ TEST_CASE(
     "redis: kill -9 of the replica running a job makes another report failed once its lease "
     "expires",
     "[e2e][jobs][redis]") {
-    const auto redis_port = refused_port();
+    const auto redis_port = free_port();
     auto redis = start_redis(redis_port);
     sink_server origin;
     origin.hold(60s);
@@ -162,7 +162,7 @@ TEST_CASE(
 
 TEST_CASE("redis: while Redis is down submits and polls answer 503, then service resumes by itself",
           "[e2e][jobs][redis]") {
-    const auto redis_port = refused_port();
+    const auto redis_port = free_port();
     auto redis = start_redis(redis_port);
     sink_server origin;
     auto a = start_edged("reconnect", redis_port, origin.port());
@@ -195,7 +195,7 @@ TEST_CASE("redis: while Redis is down submits and polls answer 503, then service
 // holds the descriptors and memory it held before.
 TEST_CASE("redis: going away under running jobs, each job one counted outcome and nothing leaks",
           "[e2e][jobs][redis][faults]") {
-    const auto redis_port = refused_port();
+    const auto redis_port = free_port();
     auto redis = start_redis(redis_port);
     sink_server origin;
     // One I/O thread, so one Redis connection (made on first use), and no idle upstream
@@ -255,7 +255,7 @@ TEST_CASE("redis: going away under running jobs, each job one counted outcome an
 
 TEST_CASE("redis: a job cut off by a shutdown is recorded cancelled with reason shutdown",
           "[e2e][jobs][redis]") {
-    const auto redis_port = refused_port();
+    const auto redis_port = free_port();
     auto redis = start_redis(redis_port);
     sink_server origin;
     origin.hold(60s);
@@ -273,7 +273,7 @@ TEST_CASE("redis: a job cut off by a shutdown is recorded cancelled with reason 
 
 TEST_CASE("redis: AUTH with the configured password, a wrong one is 503 and never a 404",
           "[e2e][jobs][redis]") {
-    const auto redis_port = refused_port();
+    const auto redis_port = free_port();
     auto redis = start_redis(redis_port, {"--requirepass", "s3cret"});
     sink_server origin;
     auto good = start_edged("auth-good", redis_port, origin.port(), ", password: s3cret");

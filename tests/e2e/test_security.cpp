@@ -13,7 +13,8 @@ using namespace edged::test;
 
 TEST_CASE("hostile bytes from a client never break a log line, a field or a header",
           "[e2e][security]") {
-    const std::uint16_t refused = refused_port();
+    const refusing_port down;
+    const std::uint16_t refused = down.port();
     const std::string cfg = R"(
 server: { listen: ["127.0.0.1:0"], threads: 1 }
 admin: { listen: "127.0.0.1:0" }

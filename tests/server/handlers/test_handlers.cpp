@@ -115,7 +115,8 @@ TEST_CASE("proxy forwards method, path, query, headers and body", "[proxy]") {
 
 TEST_CASE("proxy: 502 on connect failure, 504 on upstream timeout", "[proxy]") {
     {
-        running_server s(proxy_config(refused_port()));
+        const refusing_port down;
+        running_server s(proxy_config(down.port()));
         raw_client c(s.port());
         c.send(get_request("/api/x"));
         CHECK(c.read().result_int() == 502);

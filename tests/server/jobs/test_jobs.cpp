@@ -126,7 +126,8 @@ TEST_CASE("jobs: a poll at once after the 202 never sees 404", "[jobs]") {
 
 TEST_CASE("jobs: failed when the origin is down or times out, with the reason", "[jobs]") {
     SECTION("down") {
-        running_server s(jobs_config(refused_port()));
+        const refusing_port down;
+        running_server s(jobs_config(down.port()));
         const auto id = submit(s.port());
         auto j = poll_until(s.port(), id, "failed");
         CHECK(j.at("state") == "failed");
