@@ -5,12 +5,12 @@
 namespace edged::server {
 
 generation::generation(config::config c, std::uint64_t n, jobs::job_service* jobs,
-                       lifecycle::route_registry* stats)
+                       lifecycle::route_registry* stats, const generation* before)
     : cfg(std::move(c)),
       number(n),
       routes(cfg, jobs, stats),
       trusted(cfg.server.trusted_proxies),
-      addresses(cfg),
+      addresses(cfg, before ? &before->addresses : nullptr),
       access_fields(0) {
     const auto& names = config::access_log_field_names();
     for (const auto& f : cfg.log.access_fields) {

@@ -49,8 +49,9 @@ inline constexpr bool has(std::uint32_t mask, access_field f) {
 
 struct generation {
     // Builds the route table; throws std::runtime_error for a config it cannot serve.
+    // `before`: the generation a reload replaces, whose upstreams' health carries over.
     generation(config::config c, std::uint64_t number, jobs::job_service* jobs,
-               lifecycle::route_registry* stats);
+               lifecycle::route_registry* stats, const generation* before = nullptr);
 
     const config::config cfg;
     const std::uint64_t number;  // 1 at start, +1 for each reload that took effect

@@ -58,8 +58,10 @@ server::~server() {
     if (pool_) pool_->stop();
 }
 
-std::shared_ptr<generation> server::build(config::config cfg, std::uint64_t number) {
-    auto g = std::make_shared<generation>(std::move(cfg), number, jobs_.get(), &state_.routes);
+std::shared_ptr<generation> server::build(config::config cfg, std::uint64_t number,
+                                          const generation* before) {
+    auto g =
+        std::make_shared<generation>(std::move(cfg), number, jobs_.get(), &state_.routes, before);
     for (const auto& entry : overrides_) {
         const auto& route = entry.first;  // (not a structured binding: clang 15 cannot capture one)
         // A route a reload removed has no handler to replace.
@@ -171,7 +173,8 @@ reload_result server::reload(config::config next) {
                         "): a job route needs the job service, which starts with the process; "
                         "restart edged to add the first one");
         }
-        g = build(std::move(next), current()->number + 1);
+        const auto serving = current();
+        g = build(std::move(next), serving->number + 1, serving.get());
     } catch (const std::exception& e) {
         r.errors = {e.what()};
         r.generation = current()->number;

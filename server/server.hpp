@@ -122,7 +122,9 @@ public:
 
 private:
     net::awaitable<void> shut_down();
-    std::shared_ptr<generation> build(config::config cfg, std::uint64_t number);
+    // `before`: the generation a reload replaces (upstream health carries over), or none.
+    std::shared_ptr<generation> build(config::config cfg, std::uint64_t number,
+                                      const generation* before = nullptr);
 
     const config::config boot_;  // as started: the source of every restart key
     unsigned threads_;

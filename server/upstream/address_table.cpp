@@ -24,6 +24,29 @@ address_table::entry::entry(tcp::endpoint e) : endpoint(e), text(endpoint_text(e
 address_table::address_table(const config::upstream_config& cfg)
     : cfg_(cfg), list_(std::make_shared<const list>()) {}
 
+address_table::address_table(const config::upstream_config& cfg, const address_table& before)
+    : address_table(cfg) {
+    const bool ejections =
+        cfg.outlier.consecutive_failures > 0 && before.cfg().outlier.consecutive_failures > 0;
+    const bool verdicts =
+        !cfg.health_check.path.empty() && cfg.health_check.path == before.cfg().health_check.path;
+    auto carried = std::make_shared<list>();
+    for (const auto& old : *before.addresses()) {
+        auto e = std::make_shared<entry>(old->endpoint);
+        e->ejections.store(old->ejections.load(std::memory_order_relaxed));
+        if (ejections) {
+            e->failures.store(old->failures.load(std::memory_order_relaxed));
+            e->ejected_until.store(old->ejected_until.load(std::memory_order_relaxed));
+            e->ejections_in_row.store(old->ejections_in_row.load(std::memory_order_relaxed));
+        }
+        if (verdicts) e->checked_healthy.store(old->checked_healthy.load());
+        // (The old generation's checker may still be counting: its counts are not read here.)
+        carried->push_back(std::move(e));
+    }
+    list_ = std::move(carried);
+    // Looked up again at the first use, as at start: entries in both lists keep their health.
+}
+
 std::shared_ptr<const address_table::list> address_table::addresses() const {
     std::lock_guard lock(mu_);
     return list_;
@@ -137,8 +160,14 @@ net::awaitable<void> look_up(std::shared_ptr<address_table> table) {
     table->looked_up(ec, std::move(found), address_table::clock::now());
 }
 
-address_directory::address_directory(const config::config& cfg) {
-    for (const auto& u : cfg.upstreams) tables.push_back(std::make_shared<address_table>(u));
+address_directory::address_directory(const config::config& cfg, const address_directory* before) {
+    for (const auto& u : cfg.upstreams) {
+        const auto old = before ? before->find(u.name) : nullptr;
+        if (old && old->cfg().host == u.host && old->cfg().port == u.port)
+            tables.push_back(std::make_shared<address_table>(u, *old));
+        else
+            tables.push_back(std::make_shared<address_table>(u));
+    }
 }
 
 std::shared_ptr<address_table> address_directory::find(std::string_view name) const {

@@ -45,6 +45,12 @@ public:
     using list = std::vector<std::shared_ptr<entry>>;
 
     explicit address_table(const config::upstream_config& cfg);
+    // The same upstream (name, host and port) as served by the generation before a reload:
+    // starts from its addresses and their health instead of afresh, so a reload neither sends
+    // traffic back to an address that is out nor restarts its counts. What the new config no
+    // longer asks for is not carried: ejections and failures when outlier detection is off on
+    // either side, the active check's verdict once the check is gone or has another path.
+    address_table(const config::upstream_config& cfg, const address_table& before);
 
     const config::upstream_config& cfg() const { return cfg_; }
     std::shared_ptr<const list> addresses() const;
@@ -82,7 +88,10 @@ net::awaitable<void> look_up(std::shared_ptr<address_table> table);
 
 // Every upstream's table of one config generation, in config order.
 struct address_directory {
-    explicit address_directory(const config::config& cfg);
+    // `before`: the directory of the generation a reload replaces (same-named upstreams with
+    // the same host and port carry their addresses' health over).
+    explicit address_directory(const config::config& cfg,
+                               const address_directory* before = nullptr);
     std::shared_ptr<address_table> find(std::string_view name) const;
     std::vector<std::shared_ptr<address_table>> tables;
 };

@@ -580,6 +580,52 @@ TEST_CASE("upstream: with every address ejected the proxy answers 503", "[e2e][p
     CHECK(admin_stats(ports.admin).at("upstreams").at("origin").at("unavailable") == 1);
 }
 
+TEST_CASE("upstream: a reload keeps an address's health, a changed upstream starts afresh",
+          "[e2e][proxy][upstream][reload]") {
+    const refusing_port down, other;
+    const std::string ejecting =
+        ", outlier: { consecutive_failures: 2, ejection_time: 60s, max_ejected_percent: 100 }";
+    const std::string path =
+        write_config("reload-health.yaml", stream_config(down.port(), ejecting));
+    process edged({EDGED_BINARY, "--config", path});
+    auto ports = wait_ports(edged);
+    std::size_t reloads = 0;
+    const auto reload = [&](const std::string& cfg) {
+        std::ofstream(path) << cfg;
+        edged.signal(SIGHUP);
+        ++reloads;
+        REQUIRE(edged.wait_count("\"msg\":\"config reloaded\"", reloads) == reloads);
+    };
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);  // ... and now ejected
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 503);
+
+    // The same upstream, another route setting: still out, its count kept.
+    reload(stream_config(down.port(), ejecting, ", retries: 0"));
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 503);
+    auto a = addresses_of(ports.admin);
+    REQUIRE(a.size() == 1);
+    CHECK(a[0].at("state") == "ejected");
+    CHECK(a[0].at("ejections") == 1);
+
+    // Outlier detection turned off: nothing keeps it out (the count stays).
+    reload(stream_config(down.port(), ", outlier: { consecutive_failures: 0 }"));
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);
+    a = addresses_of(ports.admin);
+    CHECK(a.at(0).at("state") == "healthy");
+    CHECK(a.at(0).at("ejections") == 1);
+
+    // Ejected again, then the upstream moves to another port: a new upstream, from nothing.
+    reload(stream_config(down.port(), ejecting));
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 503);
+    reload(stream_config(other.port(), ejecting));
+    CHECK(exchange_once(ports.port, get_request("/api/x")) == 502);
+    a = addresses_of(ports.admin);
+    CHECK(a.at(0).at("ejections") == 0);
+}
+
 TEST_CASE("upstream: active health checks take an address out and bring it back",
           "[e2e][proxy][upstream]") {
     auto origin = std::make_unique<stream_origin>();
