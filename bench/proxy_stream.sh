@@ -5,6 +5,9 @@
 #
 #   sh bench/proxy_stream.sh          full run (about 3 minutes with the defaults)
 #   QUICK=1 sh bench/proxy_stream.sh  smoke run: 1 round of 1 s, 2 s of 50 slow readers
+#   UPLOAD=1 sh bench/proxy_stream.sh the other way: each request POSTs a BODY_BYTES body to
+#                                     /up, streamed through the proxy to the origin (throughput
+#                                     only; no slow-reader phase)
 #
 # Setup (all on 127.0.0.1):
 #   origin       nginx (its own instance, 1 worker) serving a static 1 MiB file at /big
@@ -22,6 +25,12 @@
 #                to 1 GiB under the run's temp dir, sent from there through output_buffers 2 x 32k
 #                as sendfile is off).
 #   nginx-unbuf  the same with `proxy_buffering off` (one proxy_buffer_size block per request).
+#   UPLOAD=1: the origin is an edged instance of its own whose `static` route answers "ok\n" once
+#   it has read the whole body (nginx answers a body it discards before reading it, which a proxy
+#   takes for an early answer). nginx-buf reads the whole body before it sends it on
+#   (`proxy_request_buffering on`, the default: a body over client_body_buffer_size 16k goes to a
+#   temp file), nginx-unbuf streams it (`proxy_request_buffering off`); edged streams it in
+#   `buffer_bytes` blocks. Every proxy and the origin allow bodies of any size.
 #   Every proxy is a process of its own on its own port, pinned to SERVER_CPU; the clients (wrk,
 #   the slow readers) run on CLIENT_CPU. nginx's CPU is its master's and worker's; edged's the
 #   whole process. The nginx listeners get backlog=4096 (edged listens with SOMAXCONN).
@@ -75,6 +84,8 @@ SLOW_RATE=${SLOW_RATE:-4096}
 SLOW_RCVBUF=${SLOW_RCVBUF:-4096}
 SLOW_MSS=${SLOW_MSS:-1460}
 BODY_BYTES=${BODY_BYTES:-1048576}
+UPLOAD=${UPLOAD:-0}
+if [ "$UPLOAD" = 1 ]; then URL_PATH=/up; else URL_PATH=/big; fi
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 if [ "$(nproc)" -ge 3 ]; then ORIGIN_CPU=${ORIGIN_CPU:-2}; else ORIGIN_CPU=${ORIGIN_CPU:-$CLIENT_CPU}; fi
@@ -170,16 +181,44 @@ nginx_worker() {
 }
 
 ORIGIN_PORT=$(free_port)
-nginx_conf "$TMP/origin" "$ORIGIN_PORT" "  sendfile on;
+if [ "$UPLOAD" = 1 ]; then
+  mkdir -p "$TMP/origin"
+  cat >"$TMP/origin/edged.yaml" <<EOF
+server:
+  listen: "127.0.0.1:$ORIGIN_PORT"
+  threads: 1
+  limits: { body_bytes: $((BODY_BYTES * 2)) }
+admin: { listen: "127.0.0.1:$(free_port)" }
+log: { level: warn, access: false }
+routes:
+  - name: up
+    match: { prefix: / }
+    handler: { static: { status: 200, body: "ok\n" } }
+EOF
+  taskset -c "$ORIGIN_CPU" "$EDGED" --config "$TMP/origin/edged.yaml" >"$TMP/origin/edged.log" 2>&1 &
+  ORIGIN_PID=$!
+  PIDS+=("$ORIGIN_PID")
+  wait_ready "http://127.0.0.1:$ORIGIN_PORT/up" "$ORIGIN_PID" origin
+  # wrk sends the body (and its Content-Length) with every request.
+  cat >"$TMP/upload.lua" <<EOF
+local f = assert(io.open("$TMP/www/big", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+EOF
+else
+  nginx_conf "$TMP/origin" "$ORIGIN_PORT" "  sendfile on;
   tcp_nopush on;
   server {
     listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
     root $TMP/www;
     location / { }
   }"
-start_nginx "$TMP/origin" "$ORIGIN_CPU"
-ORIGIN_PID=$N_MASTER
-wait_ready "http://127.0.0.1:$ORIGIN_PORT/big" "$ORIGIN_PID" origin
+  start_nginx "$TMP/origin" "$ORIGIN_CPU"
+  ORIGIN_PID=$N_MASTER
+  wait_ready "http://127.0.0.1:$ORIGIN_PORT/big" "$ORIGIN_PID" origin
+fi
 
 # ---- the proxies ------------------------------------------------------------------------
 # Per variant: its port, main pid, the pids whose CPU is counted, the pid whose RSS is read.
@@ -199,7 +238,7 @@ start_proxy() {
 server:
   listen: "127.0.0.1:$port"
   threads: 1
-  limits: { max_connections: $ED_MAX_CONNECTIONS }
+  limits: { max_connections: $ED_MAX_CONNECTIONS, body_bytes: $((BODY_BYTES * 2)) }
 admin: { listen: "127.0.0.1:$admin" }
 log: { level: warn, access: false }
 upstreams:
@@ -214,7 +253,7 @@ EOF
       taskset -c "$SERVER_CPU" "$EDGED" --config "$dir/edged.yaml" >"$dir/edged.log" 2>&1 &
       MAIN[$name]=$!
       PIDS+=("${MAIN[$name]}")
-      wait_ready "http://127.0.0.1:$port/big" "${MAIN[$name]}" "$name"
+      wait_ready "http://127.0.0.1:$port$URL_PATH" "${MAIN[$name]}" "$name"
       CPU_PIDS[$name]=${MAIN[$name]} MEM_PID[$name]=${MAIN[$name]}
       ;;
     nginx-*)
@@ -222,16 +261,18 @@ EOF
       nginx_conf "$dir" "$port" "  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 16; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$port backlog=4096;
+    client_max_body_size 0;
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection \"\";
       proxy_buffering $buffering;
+      proxy_request_buffering $buffering;
     }
   }"
       start_nginx "$dir" "$SERVER_CPU"
       MAIN[$name]=$N_MASTER
-      wait_ready "http://127.0.0.1:$port/big" "$N_MASTER" "$name"
+      wait_ready "http://127.0.0.1:$port$URL_PATH" "$N_MASTER" "$name"
       MEM_PID[$name]=$(nginx_worker "$N_MASTER")
       CPU_PIDS[$name]="$N_MASTER ${MEM_PID[$name]}"
       ;;
@@ -245,6 +286,15 @@ stop_proxy() { stop_pid "${MAIN[$1]}"; }
 # Status 200, the origin's exact body; prints the response header for the record.
 check_response() {
   local name=$1 out
+  if [ "$UPLOAD" = 1 ]; then
+    out=$(curl -sS -m 10 -D "$TMP/$name.headers" -o "$TMP/$name.body" -w '%{http_code} %{size_upload}' \
+      -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/www/big" "http://127.0.0.1:${PORT[$name]}/up")
+    [ "$out" = "200 $BODY_BYTES" ] && [ "$(cat "$TMP/$name.body")" = ok ] ||
+      die "$name: expected '200 $BODY_BYTES' (status, bytes sent) and 'ok', got '$out', '$(head -c 200 "$TMP/$name.body")'"
+    rm -f "$TMP/$name.body"
+    printf '  %-11s %s\n' "$name" "$(tr -d '\r' <"$TMP/$name.headers" | grep -v '^$' | paste -sd'|' | sed 's/|/ | /g')"
+    return
+  fi
   out=$(curl -sS -m 10 -D "$TMP/$name.headers" -o "$TMP/$name.body" -w '%{http_code} %{size_download}' \
     "http://127.0.0.1:${PORT[$name]}/big")
   [ "$out" = "200 $BODY_BYTES" ] || die "$name: expected '200 $BODY_BYTES' (status, bytes), got '$out'"
@@ -266,8 +316,10 @@ wrk_secs() { awk -v v="$1" 'BEGIN {u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/,
 # args: url seconds label
 run_wrk() {
   local url=$1 secs=$2 label=$3 out="$TMP/wrk-$3.txt" pid line
+  local script=()
+  [ "$UPLOAD" = 1 ] && script=(-s "$TMP/upload.lua")
   timeout -k 5 $((secs + 30)) taskset -c "$CLIENT_CPU" \
-    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --latency "$url" >"$out" 2>&1 &
+    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --latency "${script[@]}" "$url" >"$out" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   wait "$pid" || die "wrk failed ($label); output: $(cat "$out")"
@@ -297,7 +349,11 @@ run_wrk() {
 # ---- (1) throughput ---------------------------------------------------------------------
 for v in "${VARIANTS[@]}"; do start_proxy "$v"; done
 
-echo "== streaming proxy: GET /big, ${BODY_BYTES}-byte body from a local nginx origin"
+if [ "$UPLOAD" = 1 ]; then
+  echo "== streaming proxy: POST /up, ${BODY_BYTES}-byte request body to a local edged origin (it answers ok once it has the body)"
+else
+  echo "== streaming proxy: GET /big, ${BODY_BYTES}-byte body from a local nginx origin"
+fi
 echo "  edged: $("$EDGED" --version) (pid ${MAIN[edged]}, :${PORT[edged]}, 1 I/O thread)   nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //') (1 worker each; nginx-buf worker ${MEM_PID[nginx-buf]} :${PORT[nginx-buf]}, nginx-unbuf worker ${MEM_PID[nginx-unbuf]} :${PORT[nginx-unbuf]})"
 echo "  origin: nginx static, master $ORIGIN_PID :$ORIGIN_PORT, CPU $ORIGIN_CPU; proxies on CPU $SERVER_CPU; clients on CPU $CLIENT_CPU; CLK_TCK=$CLK_TCK; $(nproc) CPUs, $(uname -r)"
 echo "  wrk: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), -t1 -c$CONNECTIONS; $ROUNDS rounds x ${ROUND_SECONDS}s per proxy, warm-up ${WARMUP}s before each run"
@@ -310,7 +366,7 @@ RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 
 measure() {
-  local name=$1 r=$2 url="http://127.0.0.1:${PORT[$1]}/big" before after cpu us srv mibs s0 s1 c0 c1 w0 w1
+  local name=$1 r=$2 url="http://127.0.0.1:${PORT[$1]}$URL_PATH" before after cpu us srv mibs s0 s1 c0 c1 w0 w1
   # shellcheck disable=SC2086  # CPU_PIDS is a list
   {
     [ "$WARMUP" = 0 ] || run_wrk "$url" "$WARMUP" "$name-$r-warmup"
@@ -516,11 +572,13 @@ slow_phase() {
   stop_proxy "$name"
 }
 
+if [ "$UPLOAD" != 1 ]; then
 echo
 echo "== memory: $CONNS slow readers per proxy (GET /big, $SLOW_RATE B/s each, SO_RCVBUF $SLOW_RCVBUF, MSS ${SLOW_MSS/#0/loopback}), ${SLOW_SECONDS}s, each proxy fresh"
 printf '  %-11s %6s %7s %7s %7s %6s %9s %8s %8s %8s %6s %6s %7s %7s %7s %6s\n' proxy conns conn\'d streamng \
   'non-200' 'no ans' 'eof/rst' 'RSS0 MiB' 'peak MiB' 'HWM MiB' 'after' 'disk+' 'ramp s' 'window' 'B/s/rdr' samples
 for v in "${VARIANTS[@]}"; do slow_phase "$v"; done
+fi
 
 # ---- summary ----------------------------------------------------------------------------
 # col NAME N: column N of that proxy's runs, one per line.
@@ -538,7 +596,7 @@ paired() {
 median_of_lines() { median $(cat); }
 
 echo
-echo "== summary: throughput (GET /big, ${BODY_BYTES} bytes, wrk -c$CONNECTIONS; median of $ROUNDS rounds of ${ROUND_SECONDS}s, spread min-max)"
+echo "== summary: throughput ($([ "$UPLOAD" = 1 ] && echo "POST /up" || echo "GET /big"), ${BODY_BYTES} bytes, wrk -c$CONNECTIONS; median of $ROUNDS rounds of ${ROUND_SECONDS}s, spread min-max)"
 printf '  %-11s %9s %17s %8s %15s %10s %15s %8s %8s %8s\n' '' 'resp/s' 'resp/s spread' 'MiB/s' 'MiB/s spread' \
   'cpu us/r' 'cpu us/r spread' 'p99 ms' 'non-2xx' 'sockerr'
 for v in "${VARIANTS[@]}"; do
@@ -561,6 +619,7 @@ printf '  proxy CPU busy %% (median): %s;  cpu%s busy %% (clients%s): %s\n' \
 # MEM fields: 1 before 2 peak 3 hwm 4 after 5 disk 6 connected 7 streaming 8 non-200 9 no-answer
 # 10 eof 11 reset 12 connect-failed 13 bytes 14 window 15 ramp 16 samples
 memf() { local a; read -r -a a <<<"${MEM[$1]}"; echo "${a[$2 - 1]}"; }
+if [ "$UPLOAD" != 1 ]; then
 echo
 echo "== summary: memory with $CONNS slow readers for ${SLOW_SECONDS}s (serving process: edged; nginx's worker)"
 printf '  %-11s %10s %10s %10s %12s %12s %10s %12s %10s\n' '' 'RSS0 MiB' 'peak MiB' 'VmHWM MiB' 'growth MiB' \
@@ -582,10 +641,12 @@ for v in "${VARIANTS[@]}"; do
   [ "$(memf "$v" 7)" = "$CONNS" ] ||
     log "warning: $v held $(memf "$v" 7) of $CONNS readers to the end (non-200 $(memf "$v" 8), no answer $(memf "$v" 9), eof $(memf "$v" 10), reset $(memf "$v" 11), connect failed $(memf "$v" 12))"
 done
+fi
 
 # Anything the proxies and the origin logged at warn or above.
 for v in "${VARIANTS[@]}"; do
-  for d in "${THR_LOGS[$v]}" "${SLOW_LOGS[$v]}"; do
+  for d in "${THR_LOGS[$v]}" "${SLOW_LOGS[$v]:-}"; do
+    [ -n "$d" ] || continue
     for f in "$d/edged.log" "$d/logs/error.log"; do
       [ -s "$f" ] || continue
       # nginx-buf warns once per response it spools to a temp file: expected here, counted only.
@@ -598,4 +659,6 @@ for v in "${VARIANTS[@]}"; do
     done
   done
 done
-if [ -s "$TMP/origin/logs/error.log" ]; then echo; echo "== origin error.log"; head -10 "$TMP/origin/logs/error.log"; fi
+for f in "$TMP/origin/logs/error.log" "$TMP/origin/edged.log"; do
+  if [ -s "$f" ]; then echo; echo "== origin ${f#"$TMP"/}"; head -10 "$f"; fi
+done
