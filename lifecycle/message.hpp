@@ -37,6 +37,10 @@ public:
     // True when the body has ended: the next call returns the end without waiting (a source
     // that cannot tell says false; its end then comes as an empty block).
     virtual bool at_end() const { return false; }
+    // True when next() should return without waiting for its peer: the end, or bytes already
+    // here (a source may read what has arrived, without waiting, to tell; bytes that are only
+    // part of a chunk's framing may still make it wait). False when it cannot tell.
+    virtual bool ready() { return false; }
     // Stops at once (the client went away, the shutdown grace ran out): a next() in progress
     // ends with an error and whatever the source holds (an upstream connection) is closed.
     virtual void cancel() noexcept = 0;

@@ -97,6 +97,7 @@ public:
         received_ += got.second.size();
         co_return got;
     }
+    bool ready() override { return session_ && !cancelled_ && session_->body_ready(); }
     void cancel() noexcept override {
         cancelled_ = true;
         if (!session_) return;
@@ -524,6 +525,18 @@ net::awaitable<std::pair<std::error_code, std::string_view>> session::pull_body(
         ++host_.reads;
         in_.commit(n);
     }
+}
+
+bool session::body_ready() {
+    if (!body_parser_) return false;
+    if (body_parser_->is_done() || in_.size() > 0) return true;
+    if (continue_due_ || timed_out_) return false;  // the pull has more to do than read
+    error_code ec;
+    const std::size_t n = socket_.read_some(in_.prepare(read_chunk), ec);
+    if (ec) return false;  // would block; or an error, which the pull's own read reports
+    ++host_.reads;
+    in_.commit(n);
+    return true;
 }
 
 void session::settle_streamed_body(lifecycle::response& res) {

@@ -92,6 +92,9 @@ private:
     // The next block of the streamed request body, parsed into `block`; an empty block is the
     // end. Reads the socket only when the buffered bytes hold no body.
     net::awaitable<std::pair<std::error_code, std::string_view>> pull_body(std::string& block);
+    // Whether pull_body() should return without waiting for the client: the body has ended,
+    // bytes are buffered, or a read that does not wait (the socket is non-blocking) finds some.
+    bool body_ready();
     // The handler has answered a streamed request: the body source lets go of the session, a
     // failed body replaces the answer (413, 400, 408) and an unread one closes the connection.
     void settle_streamed_body(lifecycle::response& res);

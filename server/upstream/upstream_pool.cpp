@@ -496,18 +496,27 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
             if (origin_answered(*conn, answered)) co_return error_code{};
             continue;
         }
-        auto [order, failure, pulled_block, wait_ec] =
-            co_await net::experimental::make_parallel_group(
-                net::co_spawn(executor, body.next(), net::deferred),
-                conn->socket.async_wait(tcp::socket::wait_read, net::deferred))
-                .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
-        if (failure) std::rethrow_exception(failure);
-        if (order[0] == 1) {
-            if (wait_ec) co_return wait_ec;
-            if (origin_answered(*conn, answered)) co_return error_code{};
-            // Interim heads only: the block, if the pull got one before it was cancelled, goes.
-            const std::error_code cancelled = error_code(net::error::operation_aborted);
-            if (pulled_block.first == cancelled) continue;
+        std::pair<std::error_code, std::string_view> pulled_block;
+        if (body.ready()) {
+            // The block is here: no wait, so nothing to race (the look above found the origin
+            // silent). A client that keeps up costs no watch of the origin per block.
+            pulled_block = co_await body.next();
+        } else {
+            auto [order, failure, raced_block, wait_ec] =
+                co_await net::experimental::make_parallel_group(
+                    net::co_spawn(executor, body.next(), net::deferred),
+                    conn->socket.async_wait(tcp::socket::wait_read, net::deferred))
+                    .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
+            if (failure) std::rethrow_exception(failure);
+            if (order[0] == 1) {
+                if (wait_ec) co_return wait_ec;
+                if (origin_answered(*conn, answered)) co_return error_code{};
+                // Interim heads only: the block, if the pull got one before it was cancelled,
+                // goes.
+                const std::error_code cancelled = error_code(net::error::operation_aborted);
+                if (raced_block.first == cancelled) continue;
+            }
+            pulled_block = raced_block;
         }
         auto [bec, block] = pulled_block;
         if (bec) {
