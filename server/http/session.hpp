@@ -36,10 +36,10 @@
 
 namespace edged::server {
 
-class session : public std::enable_shared_from_this<session>,
-                public boost::intrusive::list_base_hook<
-                    boost::intrusive::link_mode<boost::intrusive::auto_unlink>>,
-                private head_waiter {
+class session final : public std::enable_shared_from_this<session>,
+                      public boost::intrusive::list_base_hook<
+                          boost::intrusive::link_mode<boost::intrusive::auto_unlink>>,
+                      private head_waiter {
 public:
     using clock = std::chrono::steady_clock;
     enum class phase { idle, header, body, handling, streaming, writing, lingering, closed };
