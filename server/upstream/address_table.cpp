@@ -26,20 +26,20 @@ address_table::address_table(const config::upstream_config& cfg)
 
 address_table::address_table(const config::upstream_config& cfg, const address_table& before)
     : address_table(cfg) {
-    const bool ejections =
+    const bool carry_ejections =
         cfg.outlier.consecutive_failures > 0 && before.cfg().outlier.consecutive_failures > 0;
-    const bool verdicts =
+    const bool carry_verdict =
         !cfg.health_check.path.empty() && cfg.health_check.path == before.cfg().health_check.path;
     auto carried = std::make_shared<list>();
     for (const auto& old : *before.addresses()) {
         auto e = std::make_shared<entry>(old->endpoint);
         e->ejections.store(old->ejections.load(std::memory_order_relaxed));
-        if (ejections) {
+        if (carry_ejections) {
             e->failures.store(old->failures.load(std::memory_order_relaxed));
             e->ejected_until.store(old->ejected_until.load(std::memory_order_relaxed));
             e->ejections_in_row.store(old->ejections_in_row.load(std::memory_order_relaxed));
         }
-        if (verdicts) e->checked_healthy.store(old->checked_healthy.load());
+        if (carry_verdict) e->checked_healthy.store(old->checked_healthy.load());
         // (The old generation's checker may still be counting: its counts are not read here.)
         carried->push_back(std::move(e));
     }

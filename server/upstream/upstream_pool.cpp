@@ -511,8 +511,7 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
             if (order[0] == 1) {
                 if (wait_ec) co_return wait_ec;
                 if (origin_answered(*conn, answered)) co_return error_code{};
-                // Interim heads only: the block, if the pull got one before it was cancelled,
-                // goes.
+                // Only an interim head: a block the pull got before its cancel still goes.
                 const std::error_code cancelled = error_code(net::error::operation_aborted);
                 if (raced_block.first == cancelled) continue;
             }
