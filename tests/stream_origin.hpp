@@ -113,7 +113,7 @@ public:
     std::atomic<std::uint64_t> sent{0};           // body bytes handed to the kernel
     std::atomic<std::uint64_t> body_received{0};  // request body bytes read, as they arrive
     std::atomic<int> cut_bodies{0};               // request bodies the peer closed before their end
-    std::atomic<int> early_answers{0};            // /reject* answers sent
+    std::atomic<int> early_answers{0};            // /reject* answers (counted as they begin)
     std::atomic<int> early_closed{0};             // /reject connections the peer then closed
 
     // Lets /reject-hold connections end.
@@ -251,11 +251,12 @@ private:
 
     // A 413 before the body, as an origin with an upload limit answers; then as the path says.
     void reject(int c, const std::string& target) {
+        // Counted before it is sent: a client that has read the answer finds it counted.
+        ++early_answers;
         if (!send_all(c,
                       "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n"
                       "Connection: close\r\n\r\ntoo large"))
             return;
-        ++early_answers;
         if (target == "/api/reject") {
             char b[65536];
             while (::recv(c, b, sizeof b, 0) > 0) {

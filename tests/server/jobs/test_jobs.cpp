@@ -223,6 +223,8 @@ TEST_CASE("jobs: the same Idempotency-Key twice gives one job", "[jobs]") {
     const auto c = submit(s.port(), "Idempotency-Key: order-18\r\n");
     CHECK(a == b);
     CHECK(a != c);
+    // Both jobs run at once: each has reached the origin when it has succeeded.
+    poll_until(s.port(), a, "succeeded");
     poll_until(s.port(), c, "succeeded");
     CHECK(origin.records().size() == 2);
     CHECK(call(s.port(), "POST", "/work/x", "Idempotency-Key: \x01\r\n", "x").status == 400);
