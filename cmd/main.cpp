@@ -136,6 +136,7 @@ int run(edged::config::config cfg, const std::string& path) {
             .unum("tasks_cancelled", s.tasks_cancelled)
             .unum("offload_queued", s.offload_queued)
             .unum("offload_running", s.offload_running)
+            .unum("offload_submitted", s.offload_submitted)
             .unum("offload_completed", s.offload_completed)
             .unum("offload_failed", s.offload_failed)
             .unum("offload_cancelled", s.offload_cancelled)

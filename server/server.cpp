@@ -342,6 +342,7 @@ net::awaitable<void> server::shut_down() {
     const auto pool_at_end = pool_->get_stats();
     summary_.offload_queued = pool_at_start.queued;
     summary_.offload_running = pool_at_start.busy;
+    summary_.offload_submitted = pool_at_end.submitted - pool_at_start.submitted;
     summary_.offload_completed = pool_at_end.completed - pool_at_start.completed;
     summary_.offload_failed = pool_at_end.failed - pool_at_start.failed;
     // A timed-out item is cancelled by the pool itself (queue_timeout, run_timeout).

@@ -57,8 +57,9 @@ struct shutdown_summary {
     std::uint64_t tasks_drained = 0;    // background tasks that ended on their own since
     std::uint64_t tasks_cancelled = 0;  // cancelled:shutdown
     // Offloaded work (ctx.offload) on the worker pool: queued and running when shutdown began,
-    // and how items ended from then until the pool stopped.
-    std::uint64_t offload_queued = 0, offload_running = 0;
+    // submitted since, and how items ended from then until the pool stopped. Each is counted
+    // once: queued + running + submitted = completed + failed + cancelled.
+    std::uint64_t offload_queued = 0, offload_running = 0, offload_submitted = 0;
     std::uint64_t offload_completed = 0, offload_failed = 0, offload_cancelled = 0;
     std::chrono::milliseconds drain_time{0};
 };

@@ -56,6 +56,7 @@ worker_pool::item_ptr worker_pool::submit(std::function<void(std::stop_token)> f
     it->fn_ = std::move(fn);
     it->on_done_ = std::move(on_done);
     queue_.push_back(it);
+    ++counts_.submitted;
     // A thread for it: an idle one takes it, else a new one while under max_threads.
     if (idle_threads_ < queue_.size() && live_threads_ < settings_.max_threads)
         start_thread_locked();
@@ -72,17 +73,21 @@ worker_pool::state worker_pool::cancel(item& it, cancel_reason why, bool queued_
         it.state_ = state::cancelled;
         it.on_done_ = nullptr;  // never runs: release what it captured now
         it.fn_ = nullptr;
+        count_cancelled_locked(why);  // it ends here
     } else if (found == state::running && !queued_only && !it.stop_.stop_requested()) {
+        // Counted when it returns (run_thread).
+        it.reason_ = why;
         it.stop_requested_ = clock::now();
         it.stop_.request_stop();
-    } else {
-        return found;
     }
+    return found;
+}
+
+void worker_pool::count_cancelled_locked(cancel_reason why) {
     if (why == cancel_reason::timed_out)
         ++counts_.timed_out;
     else
         ++counts_.cancelled;
-    return found;
 }
 
 void worker_pool::run_thread(thread_slot& self) {
@@ -135,8 +140,9 @@ void worker_pool::run_thread(thread_slot& self) {
                 ++counts_.failed;
             else
                 ++counts_.completed;
-        } else if (late > overrun_after) {
-            ++counts_.overrun;
+        } else {
+            count_cancelled_locked(it->reason_);
+            if (late > overrun_after) ++counts_.overrun;
         }
         auto on_done = std::move(it->on_done_);
         lock.unlock();
@@ -166,11 +172,11 @@ void worker_pool::stop() {
                 ++counts_.cancelled;
             }
             queue_.clear();
-            for (auto& it : running_) {
+            for (auto& it : running_) {  // each counted when it returns, before the join
                 if (it->stop_.stop_requested()) continue;
+                it->reason_ = cancel_reason::cancelled;
                 it->stop_requested_ = clock::now();
                 it->stop_.request_stop();
-                ++counts_.cancelled;
             }
         }
         threads.swap(threads_);

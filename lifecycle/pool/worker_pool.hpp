@@ -1,7 +1,8 @@
 #pragma once
 // The worker pool: threads for CPU-heavy work, so that it never runs on an I/O thread (the idea
 // of the npm `workerpool` library: reuse of threads, a maximum, idle timeouts, cancellation,
-// stats). One pool per process; ctx.offload (lifecycle/offload.hpp) is how requests use it.
+// stats). One pool per process; context::offload (lifecycle/context.hpp, lifecycle/offload.cpp)
+// is how requests use it.
 //
 // Responsibilities and invariants:
 // - Threads start on demand, when an item is queued and no thread is idle, up to max_threads;
@@ -14,9 +15,12 @@
 // - An item's function and whatever it captured live until it returns, even when its caller
 //   stopped waiting; when it returns, its `on_done` runs on the pool thread (the caller's side
 //   posts from there to its own thread).
-// - Every submitted item is counted once: completed, failed (it threw), cancelled, timed_out or
-//   rejected. One that was cancelled while running and took longer than `overrun_after` to
-//   return is also counted (and logged) as overrunning its cancel.
+// - Every item offered is counted once: refused ones as `rejected`; the others as `submitted`,
+//   and again when they end, as completed, failed (it threw), cancelled or timed_out. A running
+//   item whose stop token fired ends (and is counted) when it returns, so at any moment
+//   submitted = completed + failed + cancelled + timed_out + queued + busy. One that was
+//   cancelled while running and took longer than `overrun_after` to return is also counted (and
+//   logged) as overrunning its cancel.
 // - stop() removes what is queued (cancelled), fires every running item's token and joins the
 //   threads.
 
@@ -72,11 +76,13 @@ public:
         state state_ = state::queued;  // guarded by the pool's mutex
         std::atomic<clock::rep> started_{0};
         clock::time_point stop_requested_{};  // guarded by the pool's mutex
+        cancel_reason reason_ = cancel_reason::cancelled;  // why its token fired; likewise
     };
     using item_ptr = std::shared_ptr<item>;
 
     struct stats {
         std::size_t threads = 0, busy = 0, idle = 0, queued = 0;
+        std::uint64_t submitted = 0;  // accepted into the queue
         std::uint64_t completed = 0, failed = 0, cancelled = 0, timed_out = 0, rejected = 0;
         std::uint64_t overrun = 0;
         double cpu_seconds = 0;
@@ -105,6 +111,7 @@ private:
     };
     void run_thread(thread_slot& self);
     void start_thread_locked();
+    void count_cancelled_locked(cancel_reason why);
 
     settings settings_;
     mutable std::mutex mutex_;

@@ -316,6 +316,7 @@ nlohmann::json to_json(const figures& f) {
             {"busy", p.busy},
             {"idle", p.idle},
             {"queued", p.queued},
+            {"submitted", p.submitted},
             {"completed", p.completed},
             {"failed", p.failed},
             {"cancelled", p.cancelled},

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "lifecycle/log.hpp"
+#include "server/http/connection_error.hpp"
 #include "server/http/header_text.hpp"
 #include "server/http/request_target.hpp"
 #include "server/http/response_writer.hpp"
@@ -175,8 +176,11 @@ void session::on_tick(clock::time_point now) {
                 socket_.cancel(ec);
             }
             break;
-        case phase::idle:
         case phase::writing:
+            close_cause_ = connection_error::write_timeout;
+            close_socket();
+            break;
+        case phase::idle:
         case phase::lingering:
             close_socket();
             break;
@@ -198,6 +202,7 @@ bool session::request_waiting() {
 }
 
 void session::close_now() {
+    close_cause_ = connection_error::shutdown_grace;
     close_socket();
     if (stream_) stream_->cancel();  // a streamed body stops pulling from its upstream
     // A handler still running for this connection (a proxy waiting on its upstream, work on
@@ -671,6 +676,9 @@ net::awaitable<error_code> session::write_out() {
 
 bool session::complete_flush(error_code ec, std::size_t count) {
     if (count == batch_) out_.clear();
+    // A response the session cut itself failed for that reason, not for what the close did to
+    // the pending write or wait.
+    if (ec && close_cause_) ec = close_cause_;
     host_.dispatch.flushed(std::span<exchange>(exchanges_.data(), count), ec, remote_address(),
                            handed_);
     std::rotate(exchanges_.begin(), exchanges_.begin() + static_cast<std::ptrdiff_t>(count),

@@ -190,6 +190,7 @@ private:
     phase phase_ = phase::idle;
     clock::time_point deadline_ = clock::time_point::max();
     bool timed_out_ = false;
+    error_code close_cause_;  // why the session closed the socket itself (connection_error)
     bool wrote_ = false;      // a write has been made on this connection
     bool head_seen_ = false;  // a request head has been read on this connection
     bool shutting_down_ = false;

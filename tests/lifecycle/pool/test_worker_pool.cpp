@@ -137,6 +137,43 @@ TEST_CASE("pool: a cancel after its item ended leaves the next item on that thre
     CHECK(s.threads == 1);  // one thread ran both
 }
 
+TEST_CASE("pool: an item is counted once, when it ends (a cancelled running one when it returns)",
+          "[pool]") {
+    // submitted = completed + failed + cancelled + timed_out + queued + busy at every read: a
+    // shutdown summary that adds what was in flight to what was submitted since finds each item
+    // in exactly one outcome.
+    log::init("off");
+    worker_pool pool(small(0, 1));
+    latch hold;
+    const auto invariant = [&] {
+        const auto s = pool.get_stats();
+        return s.submitted ==
+               s.completed + s.failed + s.cancelled + s.timed_out + s.queued + s.busy;
+    };
+    // Ignores its token until the test lets it go, as CPU-bound work does between its checks.
+    auto running = pool.submit([&](std::stop_token) { hold.wait(); }, [](auto&) {});
+    auto queued = pool.submit([](std::stop_token) {}, [](auto&) {});
+    REQUIRE(eventually([&] { return pool.get_stats().busy == 1; }));
+    CHECK(pool.cancel(*running) == worker_pool::state::running);
+    CHECK(pool.cancel(*queued, worker_pool::cancel_reason::timed_out) ==
+          worker_pool::state::queued);
+    auto s = pool.get_stats();
+    CHECK(s.submitted == 2);
+    CHECK(s.busy == 1);       // still running: not yet counted
+    CHECK(s.cancelled == 0);
+    CHECK(s.timed_out == 1);  // a queued item ends when it is removed
+    CHECK(invariant());
+    hold.open = true;
+    REQUIRE(eventually([&] { return pool.get_stats().busy == 0; }));
+    s = pool.get_stats();
+    CHECK(s.cancelled == 1);
+    CHECK(s.completed == 0);
+    CHECK(invariant());
+    CHECK_FALSE(pool.submit([](std::stop_token) {}, [](auto&) {}) == nullptr);
+    REQUIRE(eventually([&] { return pool.get_stats().completed == 1; }));
+    CHECK(invariant());
+}
+
 TEST_CASE("pool: a running item's stop token fires on cancel and on stop", "[pool]") {
     log::init("off");
     worker_pool pool(small(0, 2));
