@@ -23,8 +23,9 @@ STRESS_JOBS ?= 3
 run: build
 	./$(BUILD)/edged --config $(CONFIG)
 
+# Each run also leaves BUILD/ctest-junit.xml, from which CI prints what failed (tests/failure_report.py).
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --output-junit $(abspath $(BUILD))/ctest-junit.xml
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -36,7 +37,7 @@ deps:
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included);
 # any report fails it (tests/sanitized.sh). Part of CI.
 test-asan: build-asan
-	JOBS=$(JOBS) sh tests/sanitized.sh $(ASAN_BUILD)
+	JOBS=$(JOBS) sh tests/sanitized.sh $(ASAN_BUILD) --output-junit $(abspath $(ASAN_BUILD))/ctest-junit.xml
 
 build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Sanitize -DEDGED_SANITIZE=address,undefined
@@ -46,8 +47,8 @@ build-asan: deps
 # test runs until it fails, at most STRESS_REPEAT times, beside CPU hogs; then the ASan build the
 # same way. Not part of CI (about half an hour on 2 cores); run it before landing a test.
 test-stress: build build-asan
-	sh tests/under_load.sh sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(STRESS_JOBS) --repeat until-fail:$(STRESS_REPEAT)'
-	JOBS=$(STRESS_JOBS) sh tests/under_load.sh sh tests/sanitized.sh $(ASAN_BUILD) --repeat until-fail:$(STRESS_ASAN_REPEAT)
+	sh tests/under_load.sh sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(STRESS_JOBS) --repeat until-fail:$(STRESS_REPEAT) --output-junit $(abspath $(BUILD))/ctest-junit.xml'
+	JOBS=$(STRESS_JOBS) sh tests/under_load.sh sh tests/sanitized.sh $(ASAN_BUILD) --repeat until-fail:$(STRESS_ASAN_REPEAT) --output-junit $(abspath $(ASAN_BUILD))/ctest-junit.xml
 
 # The concurrency tests under ThreadSanitizer.
 test-tsan: deps
