@@ -102,6 +102,10 @@ void route_dispatcher::flushed(std::span<exchange> batch, error_code ec, std::st
     }
 }
 
+void route_dispatcher::cancel(exchange& ex) {
+    if (ex.lc) ex.lc->cancel_handler();
+}
+
 void route_dispatcher::access_line(exchange& ex, error_code ec, std::string_view peer) {
     const std::uint32_t f = ex.fields;
     const auto& ctx = ex.lc->ctx();

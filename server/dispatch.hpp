@@ -39,6 +39,7 @@ public:
                                                       const lifecycle::request& req) override;
     void flushed(std::span<exchange> batch, error_code ec, std::string_view peer,
                  std::chrono::steady_clock::time_point handed) override;
+    void cancel(exchange& ex) override;
 
 private:
     void access_line(exchange& ex, error_code ec, std::string_view peer);

@@ -75,7 +75,7 @@ public:
         std::stop_source stop_;
         state state_ = state::queued;  // guarded by the pool's mutex
         std::atomic<clock::rep> started_{0};
-        clock::time_point stop_requested_{};  // guarded by the pool's mutex
+        clock::time_point stop_requested_{};               // guarded by the pool's mutex
         cancel_reason reason_ = cancel_reason::cancelled;  // why its token fired; likewise
     };
     using item_ptr = std::shared_ptr<item>;

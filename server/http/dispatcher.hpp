@@ -76,6 +76,10 @@ public:
     // finish, before the call returns).
     virtual void flushed(std::span<exchange> batch, error_code ec, std::string_view peer,
                          std::chrono::steady_clock::time_point handed) = 0;
+    // The connection was closed under `ex` (the shutdown grace ran out): a handler still running
+    // for it is cancelled, with its subrequests and offloaded work, as nobody will read its
+    // answer. Does nothing for an exchange not begun or already answered.
+    virtual void cancel(exchange& ex) = 0;
 
 protected:
     ~dispatcher() = default;

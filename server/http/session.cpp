@@ -190,7 +190,6 @@ void session::on_tick(clock::time_point now) {
 }
 
 void session::shut_down() {
-    shutting_down_ = true;
     if (phase_ == phase::idle && !request_waiting()) close_socket();
 }
 
@@ -208,8 +207,7 @@ void session::close_now() {
     // A handler still running for this connection (a proxy waiting on its upstream, work on
     // the pool) is cancelled: nobody will read its answer.
     // (The one awaiting respond_async sits at exchanges_[batch_], not yet counted in the batch.)
-    for (auto& ex : exchanges_)
-        if (ex.lc) ex.lc->cancel_handler();
+    for (auto& ex : exchanges_) host_.dispatch.cancel(ex);
 }
 
 bool session::evict_one(session_host& host) {
@@ -591,8 +589,7 @@ void session::append(const lifecycle::response& res) {
     exchange& ex = exchanges_[batch_++];
     // (The parser's keep_alive() is what req.keep_alive() would say, without a field lookup.)
     const bool keep_alive = body_parser_ ? body_parser_->keep_alive() : parser_->keep_alive();
-    const bool close =
-        ex.close || res.close || !keep_alive || shutting_down_ || host_.shutting_down;
+    const bool close = ex.close || res.close || !keep_alive || host_.shutting_down;
     response_meta meta;
     meta.head = req.method() == http::verb::head;
     meta.close = close;
@@ -874,7 +871,7 @@ net::awaitable<void> session::run() {
         }
         if (phase_ == phase::closed) break;
         if (in_.size() == 0 && !header_done_) {
-            if ((shutting_down_ || host_.shutting_down) && !request_waiting()) break;
+            if (host_.shutting_down && !request_waiting()) break;
             // A new connection gets header_read to send its first request; a kept-alive one idle.
             set_phase(phase::idle, first ? cfg.timeouts.header_read : cfg.timeouts.idle);
         } else if (phase wanted = header_done_ ? phase::body : phase::header; phase_ != wanted) {

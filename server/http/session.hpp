@@ -51,8 +51,8 @@ public:
     void start();
     // Called by the thread's sweep; acts when the current phase's deadline has passed.
     void on_tick(clock::time_point now);
-    // The process is shutting down: an idle session closes now, a busy one after its current
-    // response (sent with Connection: close).
+    // The process is shutting down (its host's shutting_down is set): an idle session closes
+    // now, a busy one after its current response (sent with Connection: close).
     void shut_down();
     // Closes the socket at once (the shutdown grace ran out) and cancels a running handler.
     void close_now();
@@ -193,9 +193,8 @@ private:
     error_code close_cause_;  // why the session closed the socket itself (connection_error)
     bool wrote_ = false;      // a write has been made on this connection
     bool head_seen_ = false;  // a request head has been read on this connection
-    bool shutting_down_ = false;
-    bool nodelay_ = false;  // TCP_NODELAY is set (see write_now())
-    read_pacing pacing_;    // read at once, or after one more poll
+    bool nodelay_ = false;    // TCP_NODELAY is set (see write_now())
+    read_pacing pacing_;      // read at once, or after one more poll
     tcp::endpoint remote_;
 };
 

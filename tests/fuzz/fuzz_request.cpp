@@ -62,6 +62,7 @@ public:
     }
     void flushed(std::span<exchange>, error_code, std::string_view,
                  std::chrono::steady_clock::time_point) override {}
+    void cancel(exchange&) override {}
 
     std::deque<bool> heads;  // per request begun, in order: was it a HEAD
 

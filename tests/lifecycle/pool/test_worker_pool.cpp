@@ -159,7 +159,7 @@ TEST_CASE("pool: an item is counted once, when it ends (a cancelled running one 
           worker_pool::state::queued);
     auto s = pool.get_stats();
     CHECK(s.submitted == 2);
-    CHECK(s.busy == 1);       // still running: not yet counted
+    CHECK(s.busy == 1);  // still running: not yet counted
     CHECK(s.cancelled == 0);
     CHECK(s.timed_out == 1);  // a queued item ends when it is removed
     CHECK(invariant());
