@@ -37,7 +37,6 @@ void listener::close() {
 }
 
 net::awaitable<void> listener::accept_loop() {
-    constexpr auto token = net::as_tuple(net::use_awaitable);
     for (;;) {
         // Accepting into an endpoint saves a getpeername(2) per connection.
         tcp::socket socket(ioc_);

@@ -281,7 +281,6 @@ void server::shutdown() {
 
 net::awaitable<void> server::shut_down() {
     using namespace boost::asio::experimental::awaitable_operators;
-    constexpr auto token = net::as_tuple(net::use_awaitable);
     const auto started = std::chrono::steady_clock::now();
     const config::shutdown_config cfg = current()->cfg.shutdown;  // as the last reload left it
     const auto grace_end = started + cfg.grace;

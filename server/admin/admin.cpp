@@ -5,7 +5,6 @@
 namespace edged::server {
 namespace {
 using namespace std::chrono_literals;
-constexpr auto token = net::as_tuple(net::use_awaitable);
 constexpr auto admin_timeout = 10s;
 }  // namespace
 

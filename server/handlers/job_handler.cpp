@@ -11,8 +11,6 @@ namespace edged::server {
 
 namespace {
 
-constexpr auto token = net::as_tuple(net::use_awaitable);
-
 struct preference {
     bool respond_async = false;
     std::optional<std::chrono::seconds> wait;

@@ -3,7 +3,9 @@
 // buffer, and runs the read -> dispatch -> write loop as one coroutine on its I/O thread.
 //
 // Responsibilities and invariants:
-// - It speaks HTTP only. A complete request goes to the thread's dispatcher (dispatcher.hpp),
+// - It speaks HTTP only: what the client sends is read by its request_reader
+//   (request_reader.hpp: the front door and the framing, without a socket); the session owns the
+//   socket and feeds it. A complete request goes to the thread's dispatcher (dispatcher.hpp),
 //   which routes it and drives its lifecycle; the session serialises the response it gets back
 //   and tells the dispatcher when the batch has left. A request whose route streams its body
 //   (a proxy) goes at the end of its head instead: the handler pulls the body through
@@ -30,7 +32,7 @@
 
 #include "server/http/dispatcher.hpp"
 #include "server/http/read_pacing.hpp"
-#include "server/http/request_target.hpp"
+#include "server/http/request_reader.hpp"
 #include "server/http/session_host.hpp"
 #include "server/net.hpp"
 
@@ -63,31 +65,19 @@ public:
 private:
     void give_way() override;  // head_waiter
 
-    // streamed: the head of a request whose route takes its body as it arrives.
-    enum class parse_status { complete, need_more, failed, streamed };
+    using verdict = request_reader::verdict;
     class body_reader;  // the streamed request body, as the handler pulls it (session.cpp)
 
     net::awaitable<void> run();
-    parse_status try_parse();
-    bool parse_header(std::size_t header_len);
-    // Fills fields_ from the parsed header.
-    void index_fields(const http::request<http::string_body>& req);
-    // A chunked body's framing is broken in what the parser left unconsumed after need_more
-    // (`had_data`: chunk data came before it): a chunk line past header_bytes, or chunk data not
-    // followed by CRLF.
-    bool chunk_framing_broken(bool had_data) const;
-    // Drops the fields fields_.odd_names counted (see parse_header).
-    void drop_odd_fields(http::request<http::string_body>& req);
-    void fail(unsigned status);
+    // reader_.parse() on what in_ holds, and what the session does about it: a head waits no
+    // more for a slot (head_waiter), a 100 Continue owed is queued (or kept for a streamed
+    // body's first read).
+    verdict read_request();
     // Hands the parsed request to the dispatcher; the response of a synchronous handler is
     // appended at once. True when the handler is asynchronous (the caller awaits respond_async).
     bool dispatch();
-    // Parses the target and normalises the host (once per request); false: malformed.
-    bool prepare_target();
-    // The request's route streams its body (asked only when a body is coming).
-    bool wants_streamed_body();
-    // At the end of a streamed request's head: the parser becomes one that parses into the
-    // handler's blocks, and the body a source for the handler (inbound::body).
+    // At the end of a streamed request's head: the reader parses the body into the handler's
+    // blocks, and the body becomes a source for the handler (inbound::body).
     void begin_streamed_body();
     // The next block of the streamed request body, parsed into `block`; an empty block is the
     // end. Reads the socket only when the buffered bytes hold no body.
@@ -98,8 +88,6 @@ private:
     // The handler has answered a streamed request: the body source lets go of the session, a
     // failed body replaces the answer (413, 400, 408) and an unread one closes the connection.
     void settle_streamed_body(lifecycle::response& res);
-    // The request being answered: the head given to the handler.
-    const lifecycle::request& current_request() const;
     net::awaitable<void> respond_async();
     // Appends the current exchange's response to the output buffer and ends the request.
     void append(const lifecycle::response& res);
@@ -143,33 +131,14 @@ private:
     session_host& host_;
     tcp::socket socket_;
     beast::flat_buffer in_;
-    std::optional<http::request_parser<http::string_body>> parser_;
-    // A streamed request body: its parser (holding the head parser_ had), a copy of the head
-    // for the handler, the source the handler pulls, and the status a failed body answers.
-    std::optional<http::request_parser<http::buffer_body>> body_parser_;
-    lifecycle::request streamed_req_;
-    std::shared_ptr<body_reader> reader_;
+    request_reader reader_;  // parses what in_ holds
+    // A streamed request body: the source the handler pulls, and the status a failed body
+    // answers.
+    std::shared_ptr<body_reader> body_source_;
     unsigned body_status_ = 0;
-    bool received_any_ = false;        // a block of the streamed body has been parsed
     bool continue_due_ = false;        // 100 Continue is owed before the first body read
     bool linger_after_write_ = false;  // the client may still be sending a body we left unread
-    bool target_ok_ = false;           // prepare_target() found the target well-formed
-    bool target_ready_ = false;        // prepare_target() ran for this request
-    // The fields the session itself looks at, found in one pass when the header is parsed
-    // (views into parser_'s fields).
-    struct header_fields {
-        std::string_view host, transfer_encoding, request_id, traceparent;  // the first of each
-        std::optional<std::string_view> expect;
-        unsigned hosts = 0, transfer_encodings = 0, request_ids = 0;
-        unsigned content_lengths = 0;
-        bool content_length_list = false;  // a Content-Length value with a comma
-        unsigned odd_names = 0;            // names of other than letters, digits and '-' (dropped)
-    };
-    header_fields fields_;
-    bool header_done_ = false;
-    unsigned blank_lines_ = 0;   // empty lines skipped before this request line
-    unsigned error_status_ = 0;  // set by try_parse when it fails
-    std::string out_;            // serialised responses waiting for the next write
+    std::string out_;                  // serialised responses waiting for the next write
     bool close_after_write_ = false;
     // The current response's streamed body, from its append() to the end of stream_body().
     std::shared_ptr<lifecycle::body_source> stream_;
@@ -181,11 +150,7 @@ private:
     std::vector<exchange> exchanges_;
     std::size_t batch_ = 0;
 
-    std::string path_storage_, host_storage_;  // scratch for normalisation, reused
-    request_target target_;
-    std::string_view req_host_;  // the request's host, normalised
     std::string remote_text_;
-    clock::time_point request_started_{};
     clock::time_point handed_{};  // when the current batch's last write started
     phase phase_ = phase::idle;
     clock::time_point deadline_ = clock::time_point::max();

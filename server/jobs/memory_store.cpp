@@ -2,10 +2,6 @@
 
 namespace edged::server::jobs {
 
-namespace {
-constexpr auto token = net::as_tuple(net::use_awaitable);
-}
-
 void memory_store::sweep_locked(clock::time_point now) {
     if (now - last_sweep_ < std::chrono::seconds(1)) return;
     last_sweep_ = now;

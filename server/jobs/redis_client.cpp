@@ -8,8 +8,6 @@ namespace edged::server::jobs {
 
 namespace {
 
-constexpr auto token = net::as_tuple(net::use_awaitable);
-
 redis_reply convert(const redisReply* r) {
     redis_reply out;
     switch (r->type) {

@@ -9,8 +9,6 @@ namespace edged::server::jobs {
 
 namespace {
 
-constexpr auto token = net::as_tuple(net::use_awaitable);
-
 // KEYS: job, lease, idem ("" for none). ARGV: id, doc, keep (s), lease (ms), ttl (s).
 // Returns {1, existing id} when the idempotency key was taken, else {0, id}.
 constexpr std::string_view create_script = R"(

@@ -18,7 +18,6 @@ namespace {
 
 using namespace boost::asio::experimental::awaitable_operators;
 using clock = std::chrono::steady_clock;
-constexpr auto token = net::as_tuple(net::use_awaitable);
 
 // One probe: connect, GET, read the status line and header; true for 2xx and 3xx.
 net::awaitable<bool> exchange(tcp::socket& socket, const tcp::endpoint& to,

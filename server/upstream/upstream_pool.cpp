@@ -1,7 +1,6 @@
 #include "server/upstream/upstream_pool.hpp"
 
 #include <array>
-#include <charconv>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -13,6 +12,7 @@
 #include "lifecycle/context.hpp"
 #include "lifecycle/errors.hpp"
 #include "lifecycle/request_id.hpp"
+#include "server/http/chunk_frame.hpp"
 #include "server/http/header_text.hpp"
 #include "server/upstream/hop_by_hop.hpp"
 #include "server/upstream/traceparent.hpp"
@@ -52,7 +52,6 @@ struct upstream_pool::address_pool {
 namespace {
 
 using namespace boost::asio::experimental::awaitable_operators;
-constexpr auto token = net::as_tuple(net::use_awaitable);
 constexpr std::uint32_t response_header_limit = 64 * 1024;
 
 // Runs `op` against a deadline; on expiry the operation is cancelled (terminal) and the result
@@ -524,18 +523,8 @@ net::awaitable<error_code> upstream_pool::send_body(const conn_ptr& conn,
         }
         pulled = true;
         if (block.empty() && !chunked) co_return error_code{};
-        char size[24];
-        std::size_t size_len = 0;
-        if (chunked) {
-            // chunk = chunk-size CRLF chunk-data CRLF; the last one is "0" CRLF CRLF.
-            auto [end, tc] = std::to_chars(size, size + sizeof size - 2, block.size(), 16);
-            *end++ = '\r';
-            *end++ = '\n';
-            size_len = static_cast<std::size_t>(end - size);
-        }
-        static constexpr char crlf[] = "\r\n";
-        std::array<net::const_buffer, 3> parts{net::buffer(size, size_len), net::buffer(block),
-                                               net::buffer(crlf, chunked ? 2 : 0)};
+        const chunk_frame frame(block, chunked);
+        const auto parts = frame.buffers();
         arm(conn, clock::now() + cfg().read_timeout);
         const error_code wec = co_await write_or_answer(*conn, parts, answered);
         const bool expired = conn->timed_out;
