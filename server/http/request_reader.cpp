@@ -255,7 +255,11 @@ std::optional<std::uint64_t> request_reader::begin_streamed_body() {
 }
 
 request_reader::pulled request_reader::pull(beast::flat_buffer& in, std::string& block) {
-    if (!body_parser_) return {.ended = true};
+    pulled out;
+    if (!body_parser_) {
+        out.ended = true;
+        return out;
+    }
     auto& p = *body_parser_;
     while (!p.is_done() && in.size() > 0) {
         auto& b = p.get().body();
@@ -268,14 +272,20 @@ request_reader::pulled request_reader::pull(beast::flat_buffer& in, std::string&
         if (ec == http::error::need_more && chunk_framing_broken(in, received_any_))
             ec = http::error::bad_chunk;
         if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
-        if (ec) return {.status = ec == http::error::body_limit ? 413u : 400u, .ec = ec};
+        if (ec) {
+            out.status = ec == http::error::body_limit ? 413 : 400;
+            out.ec = ec;
+            return out;
+        }
         if (got > 0) {
             received_any_ = true;
-            return {.bytes = got};
+            out.bytes = got;
+            return out;
         }
         if (used == 0) break;  // a chunk line not yet whole: more bytes are needed
     }
-    return {.ended = p.is_done()};
+    out.ended = p.is_done();
+    return out;
 }
 
 void request_reader::next_request() {
