@@ -14,9 +14,10 @@ namespace {
 thread_local job_worker* this_thread_worker = nullptr;
 
 std::string describe_failure(const upstream_result& r, const local_job& job) {
-    if (r.pool_timeout) return "no connection to upstream " + job.upstream + " came free in time";
+    if (r.failure == exchange_failure::pool_timeout)
+        return "no connection to upstream " + job.upstream + " came free in time";
     if (r.ec == net::error::timed_out) return "upstream " + job.upstream + " timed out";
-    if (r.connect_failed)
+    if (before_sent(r.failure))
         return "cannot connect to upstream " + job.upstream + ": " + r.ec.message();
     if (r.ec == http::error::body_limit) return "upstream response over max_response_bytes";
     return "upstream " + job.upstream + ": " + r.ec.message();

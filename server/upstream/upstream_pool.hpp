@@ -14,6 +14,10 @@
 //   failure or a reset (`retries`, idempotent methods), or once when a pooled connection turns
 //   out to have been closed by the origin meanwhile (idempotent methods).
 // - Cancellation (terminal) of the calling coroutine aborts the connect, write or read at once.
+//
+// Where it lives: upstream_pool.cpp (the pools, the balance, open(): the retry policy),
+// upstream_exchange.cpp (one attempt on one connection, try_exchange()), upstream_body.cpp (the
+// response body as the caller pulls it), upstream_conn.hpp (what those share).
 
 #include <chrono>
 #include <deque>
@@ -35,22 +39,30 @@ namespace edged::server {
 class upstream_pool;
 class upstream_body;
 
-// Why an exchange failed before a response head arrived (ec says how).
-struct exchange_failure {
-    bool connect_failed = false;  // the failure happened before the request was sent
-    bool pool_timeout = false;    // timed out waiting for a free connection (max_connections)
-    bool no_healthy = false;      // every address is ejected or failed its health check
-    bool body_failed = false;     // the streamed request body (the caller's side) failed
+// Where an exchange that failed (ec says how) went wrong.
+enum class exchange_failure : std::uint8_t {
+    none,          // no failure, or one after the request went out
+    connect,       // no connection: connecting failed or timed out, or the caller gave up waiting
+    pool_timeout,  // no connection came free in time (max_connections)
+    no_healthy,    // every address is ejected or failed its health check
+    body,          // the streamed request body (the caller's side) failed
 };
+// Nothing of the request reached the origin.
+constexpr bool before_sent(exchange_failure f) {
+    return f == exchange_failure::connect || f == exchange_failure::pool_timeout ||
+           f == exchange_failure::no_healthy;
+}
 
-struct upstream_result : exchange_failure {
+struct upstream_result {
     error_code ec;  // connect/transport errors, net::error::timed_out, operation_aborted
+    exchange_failure failure = exchange_failure::none;
     http::response<http::string_body> response;
 };
 
 // A response head with its body still to come, block by block (upstream_body).
-struct upstream_stream : exchange_failure {
+struct upstream_stream {
     error_code ec;
+    exchange_failure failure = exchange_failure::none;
     std::shared_ptr<upstream_body> body;  // set when ec is clear; holds the head too
 };
 
@@ -109,10 +121,31 @@ private:
     // passed over when another address is usable.
     std::shared_ptr<address_pool> pick(const address_pool* avoid);
     // A connection to `ap`: an idle one, a new one, or one freed within `deadline`.
-    net::awaitable<conn_ptr> acquire(const std::shared_ptr<address_pool>& ap,
+    struct acquired {
+        conn_ptr conn;  // null: failed (connect or pool_timeout, ec says how)
+        error_code ec;
+        exchange_failure failure = exchange_failure::none;
+        bool reused = false;  // from the idle pool (the origin may have closed it meanwhile)
+    };
+    net::awaitable<acquired> acquire(const std::shared_ptr<address_pool>& ap,
                                      std::chrono::steady_clock::time_point start,
-                                     std::chrono::steady_clock::time_point deadline, error_code& ec,
-                                     exchange_failure& why, bool& reused);
+                                     std::chrono::steady_clock::time_point deadline);
+    // One attempt on one connection to `home`, up to the response head; the facts of how it
+    // ended, which open() (the retry policy) judges. `wire`: the serialised request head (and
+    // whole body, when not streamed).
+    struct attempt {
+        error_code ec;                                      // clear: `body` holds the head
+        exchange_failure failure = exchange_failure::none;  // connect, pool_timeout, body
+        std::shared_ptr<upstream_body> body;
+        bool reused = false;        // on a pooled connection (it may have gone stale)
+        bool nothing_back = false;  // no byte of a response arrived
+        bool body_pulled = false;   // a block of the streamed body went: it cannot go again
+    };
+    net::awaitable<attempt> try_exchange(const std::shared_ptr<address_pool>& home,
+                                         const http::request<http::string_body>& req,
+                                         const std::string& wire, const send_options& opts,
+                                         std::chrono::steady_clock::time_point start,
+                                         std::chrono::steady_clock::time_point deadline);
     net::awaitable<error_code> connect(tcp::socket& socket, const tcp::endpoint& to);
     // An exchange ended on `conn`: back to its idle pool (`reusable`), or closed.
     void release(conn_ptr conn, bool reusable);

@@ -7,10 +7,10 @@ namespace {
 
 // How an exchange failed, as the handler API says it (fetch_result, stream_result).
 template <class Result>
-void report(Result& out, error_code ec, const exchange_failure& why) {
+void report(Result& out, error_code ec, exchange_failure why) {
     out.ec = ec;
-    out.timed_out = ec == net::error::timed_out || why.pool_timeout;
-    out.connect_failed = why.connect_failed;
+    out.timed_out = ec == net::error::timed_out || why == exchange_failure::pool_timeout;
+    out.connect_failed = before_sent(why);
 }
 
 }  // namespace
@@ -42,7 +42,7 @@ net::awaitable<lifecycle::fetch_result> upstream_set::fetch(std::string_view ups
         co_return out;
     }
     auto r = co_await pool->send(std::move(req), max_body);
-    report(out, r.ec, r);
+    report(out, r.ec, r.failure);
     out.response = std::move(r.response);
     co_return out;
 }
@@ -62,9 +62,9 @@ net::awaitable<lifecycle::stream_result> upstream_set::open(std::string_view ups
     o.block = opts.block;
     o.body = std::move(opts.body);
     auto r = co_await pool->open(req, o);
-    report(out, r.ec, r);
-    out.unavailable = r.no_healthy;
-    out.body_failed = r.body_failed;
+    report(out, r.ec, r.failure);
+    out.unavailable = r.failure == exchange_failure::no_healthy;
+    out.body_failed = r.failure == exchange_failure::body;
     if (r.body) {
         out.head = r.body->head();
         out.body = std::move(r.body);
