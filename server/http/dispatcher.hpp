@@ -57,12 +57,20 @@ struct inbound {
     std::shared_ptr<lifecycle::body_source> body = nullptr;
 };
 
-class dispatcher {
+// What the request reader asks of the routes: whether the route this request goes to takes its
+// body as it arrives. Then the session dispatches it at the end of its head, with inbound::body
+// to pull from. Asked only of requests with a body.
+class body_router {
 public:
-    // The route this request goes to takes its body as it arrives: the session dispatches it at
-    // the end of its head, with inbound::body to pull from. Asked only of requests with a body.
     virtual bool streams_body(std::string_view host, std::string_view path,
                               std::string_view method) const = 0;
+
+protected:
+    ~body_router() = default;
+};
+
+class dispatcher : public body_router {
+public:
     // Routes the request and begins its lifecycle with everything it brings. Returns the
     // response, or nullopt when the route's handler is asynchronous: then await respond_async().
     virtual std::optional<lifecycle::response> begin(exchange& ex, const inbound& in) = 0;

@@ -63,7 +63,7 @@ bool plain_name(std::string_view name) {
 
 }  // namespace
 
-request_reader::request_reader(const config::limits_config& limits, const dispatcher& routes)
+request_reader::request_reader(const config::limits_config& limits, const body_router& routes)
     : limits_(limits), routes_(routes) {}
 
 request_reader::verdict request_reader::parse(beast::flat_buffer& in, std::string_view peer) {

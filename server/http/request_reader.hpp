@@ -50,7 +50,7 @@ public:
         bool need_more() const { return bytes == 0 && !ended && status == 0; }
     };
 
-    request_reader(const config::limits_config& limits, const dispatcher& routes);
+    request_reader(const config::limits_config& limits, const body_router& routes);
 
     // Parses the current request out of `in`: its head, then its body unless the route streams
     // it. `peer` names the client in a log line (a dropped field).
@@ -119,7 +119,7 @@ private:
     bool chunk_framing_broken(const beast::flat_buffer& in, bool had_data) const;
 
     const config::limits_config& limits_;
-    const dispatcher& routes_;
+    const body_router& routes_;
     std::optional<http::request_parser<http::string_body>> parser_;
     // A streamed body: its parser (holding the head parser_ had) and a copy of the head.
     std::optional<http::request_parser<http::buffer_body>> body_parser_;

@@ -15,22 +15,12 @@ using verdict = request_reader::verdict;
 
 namespace {
 
-// Routes under /stream take their bodies as they arrive; nothing else is asked of it.
-class routes_stub final : public dispatcher {
+// Routes under /stream take their bodies as they arrive.
+class routes_stub final : public body_router {
 public:
     bool streams_body(std::string_view, std::string_view path, std::string_view) const override {
         return path.starts_with("/stream");
     }
-    std::optional<edged::lifecycle::response> begin(exchange&, const inbound&) override {
-        return std::nullopt;
-    }
-    net::awaitable<edged::lifecycle::response> respond_async(
-        exchange&, const edged::lifecycle::request&) override {
-        co_return edged::lifecycle::response{};
-    }
-    void flushed(std::span<exchange>, error_code, std::string_view,
-                 std::chrono::steady_clock::time_point) override {}
-    void cancel(exchange&) override {}
 };
 
 struct fixture {
