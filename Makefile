@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 TSAN_TESTS ?= ^lifecycle|^server/jobs|shutdown|reload|drain
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 60
-FUZZ_TARGETS ?= request config template accept_encoding upstream_response
+FUZZ_TARGETS ?= request request_reader config template accept_encoding upstream_response
 # make test-stress: each test up to STRESS_REPEAT times (the ASan build's STRESS_ASAN_REPEAT), at
 # -j STRESS_JOBS, beside a CPU hog pinned to each core (tests/under_load.sh).
 STRESS_REPEAT ?= 10
