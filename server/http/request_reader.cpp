@@ -79,8 +79,10 @@ request_reader::verdict request_reader::parse(beast::flat_buffer& in, std::strin
             scan_header(view(in).substr(0, std::min(in.size(), limits_.header_bytes + 4)));
         if (scan.length == 0)
             return in.size() >= limits_.header_bytes ? fail(431) : verdict::need_more;
-        if (scan.folded) return fail(400);
+        // Too large before folded: a client that sends the head in pieces meets the size limit
+        // before the head's end can show a fold, and the answer must not depend on the pieces.
         if (scan.length > limits_.header_bytes) return fail(431);
+        if (scan.folded) return fail(400);
         head_at_ = clock::now();
         if (!parse_header(in, scan.length, peer)) return verdict::failed;
 
