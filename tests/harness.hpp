@@ -224,7 +224,10 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
 
 // Leaves the process without a free file descriptor while it lives, so accept(2) fails with
 // EMFILE: the soft RLIMIT_NOFILE is lowered to just above the highest descriptor in use and the
-// free numbers below it are filled. Open the sockets a test needs before making one.
+// free numbers below it are filled. Open the sockets a test needs before making one, and let no
+// other thread try an accept (or open anything) while it is made: an accept holds a number for
+// a moment even when it finds no connection, the fill stops at that moment's EMFILE, and the
+// number is free again afterwards, for the test's own accept to succeed.
 class descriptors_exhausted {
 public:
     descriptors_exhausted() {
