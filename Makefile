@@ -45,7 +45,8 @@ build-asan: deps
 
 # The suite on a busy machine: what passes only when the machine is quiet is found here. Each
 # test runs until it fails, at most STRESS_REPEAT times, beside CPU hogs; then the ASan build the
-# same way. Not part of CI (about half an hour on 2 cores); run it before landing a test.
+# same way. Not part of CI (about five minutes on 2 cores once both builds exist); run it before
+# landing a test.
 test-stress: build build-asan
 	sh tests/under_load.sh sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(STRESS_JOBS) --repeat until-fail:$(STRESS_REPEAT) --output-junit $(abspath $(BUILD))/ctest-junit.xml'
 	JOBS=$(STRESS_JOBS) sh tests/under_load.sh sh tests/sanitized.sh $(ASAN_BUILD) --repeat until-fail:$(STRESS_ASAN_REPEAT) --output-junit $(abspath $(ASAN_BUILD))/ctest-junit.xml
